@@ -1,0 +1,93 @@
+"""Settings: the one typed view of Beacon's configuration.
+
+Everything configurable comes from `BEACON_*` environment variables, read once by
+`Settings.from_env()` and passed down explicitly (`create_app(settings)`); no other
+module reads the environment. Every field is documented in the README's table, and a
+test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+__all__ = ["ENV_PREFIX", "Settings"]
+
+ENV_PREFIX = "BEACON_"
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    #: Address and port the HTTP server binds.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: Directory for embedded ClickHouse, the spool and the admin socket.
+    data_dir: str = "data"
+    #: A ClickHouse server (`http://user:pass@host:8123`); empty means embedded chdb.
+    clickhouse_url: str = ""
+    #: ClickHouse database that holds Beacon's tables.
+    database: str = "beacon"
+    #: Events older than this many days are dropped by ClickHouse (TTL).
+    retention_days: int = 400
+    #: Largest accepted request body, bytes (413 above).
+    max_body_bytes: int = 512 * 1024
+    #: Flush a batch to ClickHouse at this many rows ...
+    batch_rows: int = 20_000
+    #: ... or when its oldest row has waited this long.
+    batch_ms: int = 500
+    #: Spool size at which ingest answers 503 (bytes not yet stored in ClickHouse).
+    spool_max_bytes: int = 1024 * 1024 * 1024
+    #: `fsync` the spool before acknowledging (off: durable against a process crash,
+    #: not against a machine crash).
+    spool_fsync: bool = True
+    #: Trusted request header carrying the visitor country (e.g. `CF-IPCountry`).
+    country_header: str = ""
+    #: Trusted header carrying the client IP set by your proxy (e.g. `X-Forwarded-For`);
+    #: empty means the socket peer address.
+    client_ip_header: str = ""
+    #: Events with a client timestamp older than this are dropped as stale.
+    max_event_age_hours: int = 72
+    #: Log level for Beacon's JSON logs.
+    log_level: str = "INFO"
+    #: Redis URL; empty means no Redis (embedded mode).
+    redis_url: str = ""
+
+    @property
+    def embedded(self) -> bool:
+        return not self.clickhouse_url
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def chdb_path(self) -> Path:
+        return self.data_path / "clickhouse"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_path / "spool"
+
+    @property
+    def admin_socket(self) -> Path:
+        return self.data_path / "admin.sock"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from `BEACON_<FIELD>` variables, then `overrides` on top."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name in cls.__struct_fields__:
+            raw = environ.get(ENV_PREFIX + name.upper())
+            if raw is not None and raw != "":
+                values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return msgspec.convert(values, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            # "Expected `int`, got `str` - at `$.port`" -> name the variable to fix.
+            message = re.sub(r"`\$\.(\w+)`", lambda m: ENV_PREFIX + m[1].upper(), str(exc))
+            raise ValueError(f"invalid configuration: {message}") from exc

@@ -1,0 +1,77 @@
+"""Schema migrations: the numbered files of `sql/`, applied in order, each once.
+
+A migration file is `NNN_name.sql`, statements separated by `;` at the end of a line.
+Two placeholders are substituted before running: `{db}` (the validated database name)
+and `{retention_days}` (an integer). Applied versions are recorded in
+`schema_migrations`; re-running is a no-op. ClickHouse DDL is not transactional, so
+every statement is written to be idempotent (`IF NOT EXISTS`), which makes a migration
+interrupted half-way safe to run again.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import msgspec
+
+from app.store.client import Store
+
+__all__ = ["SQL_DIR", "Migration", "apply_migrations", "load_migrations", "render"]
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+_FILE_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+
+
+class Migration(msgspec.Struct, frozen=True):
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+def split_statements(text: str) -> tuple[str, ...]:
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+    parts = re.split(r";[ \t]*(?:\n|$)", "\n".join(lines))
+    return tuple(part.strip() for part in parts if part.strip())
+
+
+def load_migrations(sql_dir: Path = SQL_DIR) -> list[Migration]:
+    migrations = []
+    for path in sorted(sql_dir.glob("*.sql")):
+        match = _FILE_NAME.match(path.name)
+        if match is None:
+            raise ValueError(f"{path}: migration files are named NNN_name.sql")
+        migrations.append(
+            Migration(int(match[1]), match[2], split_statements(path.read_text("utf-8")))
+        )
+    versions = [m.version for m in migrations]
+    if len(set(versions)) != len(versions):
+        raise ValueError(f"{sql_dir}: two migrations share a version number")
+    return migrations
+
+
+def render(statement: str, *, db: str, retention_days: int) -> str:
+    return statement.replace("{db}", db).replace("{retention_days}", str(int(retention_days)))
+
+
+def apply_migrations(store: Store, *, retention_days: int, sql_dir: Path = SQL_DIR) -> list[str]:
+    """Apply pending migrations; return the names applied now."""
+    store.command(
+        f"CREATE TABLE IF NOT EXISTS {store.table('schema_migrations')} "
+        "(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
+        "ENGINE = MergeTree ORDER BY version"
+    )
+    done = {row[0] for row in store.rows(f"SELECT version FROM {store.table('schema_migrations')}")}
+    applied = []
+    for migration in load_migrations(sql_dir):
+        if migration.version in done:
+            continue
+        for statement in migration.statements:
+            store.command(render(statement, db=store.db, retention_days=retention_days))
+        store.command(
+            f"INSERT INTO {store.table('schema_migrations')} (version, name) "
+            "VALUES ({version:UInt32}, {name:String})",
+            {"version": migration.version, "name": migration.name},
+        )
+        applied.append(f"{migration.version:03d}_{migration.name}")
+    return applied
