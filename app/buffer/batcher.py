@@ -1,0 +1,157 @@
+"""The batcher: moves spooled rows into ClickHouse in large, idempotent inserts.
+
+It runs in its own thread (chdb and the HTTP client are blocking; chdb releases the
+GIL while it works, so the event loop keeps serving). A batch is a contiguous range of
+spool records, flushed when it holds `batch_rows` rows or its first record has waited
+`batch_ms`. Before inserting, the range is written to the spool checkpoint; the insert
+carries the token `spool-<start>-<end>`; after it succeeds the checkpoint moves past
+the range. A crash between insert and checkpoint replays exactly the same range with
+the same token, which ClickHouse deduplicates: stored once.
+
+When the store fails, the same batch is retried with backoff, for as long as it takes;
+the spool absorbs the backlog meanwhile. `stop()` flushes what is spooled (within a
+deadline) and returns; what is left is replayed at the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from app.buffer.spool import Record, Spool
+
+__all__ = ["Batcher", "BatcherStats"]
+
+log = logging.getLogger("beacon.batcher")
+
+InsertFn = Callable[[bytes, str], None]
+"""insert(JSONEachRow body, deduplication token); raises when not stored."""
+
+
+FlushObserver = Callable[[int, float], None]
+"""on_flush(rows, seconds) after every stored batch (feeds the metrics histograms)."""
+
+
+class BatcherStats:
+    def __init__(self) -> None:
+        self.batches = 0
+        self.rows = 0
+        self.insert_errors = 0
+        self.last_flush_seconds = 0.0
+        self.last_error = ""
+
+
+class Batcher:
+    def __init__(
+        self,
+        spool: Spool,
+        insert: InsertFn,
+        *,
+        batch_rows: int,
+        batch_ms: int,
+        max_batch_bytes: int = 64 * 1024 * 1024,
+        stats: BatcherStats | None = None,
+        on_flush: FlushObserver | None = None,
+    ) -> None:
+        self._on_flush = on_flush
+        self._spool = spool
+        self._insert = insert
+        self._batch_rows = batch_rows
+        self._batch_seconds = batch_ms / 1000
+        self._max_batch_bytes = max_batch_bytes
+        self._stopping = threading.Event()
+        self._deadline = float("inf")
+        self._thread = threading.Thread(target=self._run, name="beacon-batcher", daemon=True)
+        self.stats = stats if stats is not None else BatcherStats()
+        self.healthy = True
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Flush what is spooled, then stop; gives up after `timeout` seconds."""
+        self._deadline = time.monotonic() + timeout
+        self._stopping.set()
+        self._thread.join(timeout + 1)
+
+    @property
+    def position(self) -> int:
+        return self._spool.checkpoint.stored
+
+    def _run(self) -> None:
+        spool = self._spool
+        inflight = spool.checkpoint.inflight_end
+        if inflight is not None:
+            log.info(
+                "replaying the batch interrupted by the last shutdown",
+                extra={"start": spool.checkpoint.stored, "end": inflight},
+            )
+            records = spool.read(spool.checkpoint.stored, max_bytes=0, end=inflight)
+            if not self._flush(records):
+                return
+        while True:
+            position = spool.checkpoint.stored
+            if self._stopping.is_set():
+                if spool.durable_end <= position or time.monotonic() > self._deadline:
+                    return
+            elif not spool.wait_for_data(position, timeout=0.2):
+                continue
+            records = self._collect(position)
+            if records and not self._flush(records):
+                return
+
+    def _collect(self, position: int) -> list[Record]:
+        """Records from `position` until the batch is big enough or old enough."""
+        first_seen = time.monotonic()
+        records: list[Record] = []
+        rows = 0
+        size = 0
+        while True:
+            fresh = self._spool.read(position, max_bytes=self._max_batch_bytes - size)
+            for record in fresh:
+                records.append(record)
+                rows += record.payload.count(b"\n")
+                size += len(record.payload)
+                position = record.end
+            full = rows >= self._batch_rows or size >= self._max_batch_bytes
+            waited = time.monotonic() - first_seen
+            if full or self._stopping.is_set() or waited >= self._batch_seconds:
+                return records
+            self._spool.wait_for_data(position, timeout=self._batch_seconds - waited)
+
+    def _flush(self, records: list[Record]) -> bool:
+        """Insert `records` as one batch until it succeeds; False if stopped first."""
+        start, end = records[0].start, records[-1].end
+        body = b"".join(record.payload for record in records)
+        token = f"spool-{start}-{end}"
+        self._spool.begin_batch(start, end)
+        backoff = 0.2
+        while True:
+            began = time.perf_counter()
+            try:
+                self._insert(body, token)
+            except Exception as exc:
+                self.stats.insert_errors += 1
+                self.stats.last_error = str(exc)[:500]
+                self.healthy = False
+                log.warning(
+                    "insert failed; retrying the same batch",
+                    extra={"error": str(exc)[:500], "batch": token, "retry_in": backoff},
+                )
+                if self._stopping.is_set() and time.monotonic() > self._deadline:
+                    return False
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            elapsed = time.perf_counter() - began
+            rows = body.count(b"\n")
+            self._spool.commit_batch(end)
+            self.healthy = True
+            self.stats.batches += 1
+            self.stats.rows += rows
+            self.stats.last_flush_seconds = elapsed
+            if self._on_flush is not None:
+                self._on_flush(rows, elapsed)
+            return True

@@ -1,0 +1,237 @@
+"""`POST /api/event`: the ingest endpoint, as a bare ASGI callable.
+
+This is the hot path, so it sheds the framework: no routing, dependency injection or
+response objects, just read the body, decode it once with a prebuilt msgspec decoder,
+run the pipeline, append the rows to the spool (durable before the answer) and answer.
+Every other path is served by Litestar (`app/server.py` routes this one path here).
+
+Outcomes: 202 `{"accepted": n}`; 400 with msgspec's message and JSON path; 401 unknown
+site; 403 origin not allowed; 405; 413 body too large; 415 content type; 503 with
+`Retry-After` when the spool is full or cannot be written. CORS is answered from each
+site's origin list; a preflight (which has no body, hence no site key) is allowed for an
+origin that any site lists.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import msgspec
+
+from app.buffer.spool import Spool, SpoolFull
+from app.ingest.outcomes import Drop, IngestStats, RejectReason
+from app.ingest.pipeline import Lookups, RequestInfo, run_pipeline
+from app.ingest.schema import decode_batch
+from app.store.rows import encode_rows
+
+__all__ = ["IngestEndpoint"]
+
+log = logging.getLogger("beacon.ingest")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_DROP_STATUS = {"unknown_site": 401, "origin_not_allowed": 403}
+_JSON = (b"content-type", b"application/json")
+_VARY = (b"vary", b"Origin")
+_encode = msgspec.json.encode
+
+
+class IngestEndpoint:
+    def __init__(
+        self,
+        *,
+        lookups: Lookups,
+        spool: Spool,
+        stats: IngestStats,
+        max_body_bytes: int,
+        country_header: str = "",
+        client_ip_header: str = "",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._lookups = lookups
+        self._spool = spool
+        self._stats = stats
+        self._max_body = max_body_bytes
+        self._country_header = country_header.lower().encode("latin-1")
+        self._ip_header = client_ip_header.lower().encode("latin-1")
+        self._clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        origin = b""
+        content_type = b""
+        content_length = -1
+        user_agent = b""
+        country = b""
+        forwarded_ip = b""
+        for name, value in scope["headers"]:
+            if name == b"origin":
+                origin = value
+            elif name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                content_length = int(value) if value.isdigit() else -1
+            elif name == b"user-agent":
+                user_agent = value
+            elif name == self._country_header:
+                country = value
+            elif name == self._ip_header:
+                forwarded_ip = value
+        origin_text = origin.decode("latin-1")
+        cors = self._cors_headers(origin_text)
+        method = scope["method"]
+        if method == "OPTIONS":
+            await self._preflight(send, origin_text)
+            return
+        self._stats.requests += 1
+        if method != "POST":
+            await self._reject(
+                send, "method", 405, "use POST", cors, [(b"allow", b"POST, OPTIONS")]
+            )
+            return
+        media_type = content_type.split(b";", 1)[0].strip().lower()
+        if media_type not in (b"text/plain", b"application/json"):
+            await self._reject(
+                send,
+                "content_type",
+                415,
+                "Content-Type must be text/plain or application/json",
+                cors,
+            )
+            return
+        if content_length > self._max_body:
+            await self._reject(send, "too_large", 413, self._too_large_message(), cors)
+            return
+        body = await self._read_body(receive)
+        if body is None:
+            await self._reject(send, "too_large", 413, self._too_large_message(), cors)
+            return
+        try:
+            batch = decode_batch(body)
+        except msgspec.ValidationError as exc:
+            await self._reject(send, "invalid", 400, f"invalid batch: {exc}", cors)
+            return
+        except msgspec.DecodeError as exc:
+            await self._reject(send, "invalid", 400, f"malformed JSON: {exc}", cors)
+            return
+        self._stats.events_received += len(batch.events)
+        request = RequestInfo(
+            received_at_ms=int(self._clock() * 1000),
+            ip=self._client_ip(scope, forwarded_ip),
+            user_agent=user_agent.decode("latin-1"),
+            origin=origin_text,
+            country_header=country.decode("latin-1"),
+        )
+        result = run_pipeline(batch, request, self._lookups, self._stats)
+        if isinstance(result, Drop):
+            status = _DROP_STATUS.get(result.reason)
+            if status is not None:
+                await self._respond(
+                    send, status, {"error": result.reason, "message": result.detail}, cors
+                )
+            else:
+                await self._respond(send, 202, {"accepted": 0}, cors)
+            return
+        try:
+            await self._spool.append(encode_rows(result.rows))
+        except SpoolFull as exc:
+            await self._reject(send, "spool_full", 503, str(exc), cors, [(b"retry-after", b"5")])
+            return
+        except OSError as exc:
+            log.error("spool write failed", extra={"error": str(exc), "site_id": batch.site})
+            await self._reject(
+                send,
+                "spool_full",
+                503,
+                "the spool cannot be written",
+                cors,
+                [(b"retry-after", b"5")],
+            )
+            return
+        self._stats.events_accepted += len(result.rows)
+        await self._respond(send, 202, {"accepted": len(result.rows)}, cors)
+
+    # -- helpers --------------------------------------------------------------------
+
+    def _too_large_message(self) -> str:
+        return f"request body is larger than {self._max_body} bytes"
+
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b""
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_body:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    @staticmethod
+    def _client_ip(scope: Scope, forwarded: bytes) -> str:
+        if forwarded:
+            return forwarded.split(b",", 1)[0].strip().decode("latin-1")
+        client = scope.get("client")
+        return client[0] if client else ""
+
+    def _cors_headers(self, origin: str) -> list[tuple[bytes, bytes]]:
+        if origin and self._lookups.sites.known_origin(origin):
+            return [(b"access-control-allow-origin", origin.encode("latin-1")), _VARY]
+        return [_VARY]
+
+    async def _preflight(self, send: Send, origin: str) -> None:
+        if not origin or not self._lookups.sites.known_origin(origin):
+            await self._respond(
+                send,
+                403,
+                {"error": "origin_not_allowed", "message": f"origin {origin!r} is not allowed"},
+                [_VARY],
+            )
+            return
+        headers = [
+            (b"access-control-allow-origin", origin.encode("latin-1")),
+            (b"access-control-allow-methods", b"POST, OPTIONS"),
+            (b"access-control-allow-headers", b"Content-Type"),
+            (b"access-control-max-age", b"86400"),
+            _VARY,
+            (b"content-length", b"0"),
+        ]
+        await send({"type": "http.response.start", "status": 204, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _reject(
+        self,
+        send: Send,
+        reason: RejectReason,
+        status: int,
+        message: str,
+        cors: list[tuple[bytes, bytes]],
+        extra: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        self._stats.rejected(reason)
+        await self._respond(
+            send, status, {"error": reason, "message": message}, cors + (extra or [])
+        )
+
+    @staticmethod
+    async def _respond(
+        send: Send, status: int, payload: dict[str, Any], headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        body = _encode(payload)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [_JSON, (b"content-length", str(len(body)).encode()), *headers],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

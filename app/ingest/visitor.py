@@ -1,0 +1,135 @@
+"""Visitors and sessions without cookies.
+
+Visitor id: a keyed 64-bit hash of (site, IP, user agent). Like Plausible, the key is a
+secret salt that rotates every UTC day and is deleted two days later
+(`sql/003_salts.sql`), so an id cannot be linked back to an IP address once its salt is
+gone, and the same person gets a new id every day. The raw IP is used here and for the
+country lookup, and never stored or logged.
+
+Sessions: the snippet's session id (`sid`) is cut again here whenever two consecutive
+events of it are more than 30 minutes apart (DESIGN §6); each part gets a sequence
+number, and every event is stamped with (`session_seq`, `session_start`), so session
+metrics can be rolled up by a stable key without scanning events.
+
+`SessionBridge` keeps that state per (site, sid) for 30 minutes after the session's last
+event. It is also the previous-day bridge: a session active across midnight keeps the
+visitor id it started with, although the salt changed. After a restart the state is
+reloaded from the last half hour of stored events (`restore`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+
+__all__ = [
+    "SESSION_IDLE_MS",
+    "SessionBridge",
+    "SessionState",
+    "new_salt",
+    "utc_day",
+    "visitor_hash",
+]
+
+SESSION_IDLE_MS = 30 * 60 * 1000
+_DAY_MS = 86_400_000
+
+
+def utc_day(epoch_ms: int) -> int:
+    """Days since the Unix epoch (UTC) of a millisecond timestamp."""
+    return epoch_ms // _DAY_MS
+
+
+def new_salt() -> bytes:
+    return secrets.token_bytes(32)
+
+
+def visitor_hash(salt: bytes, site_id: str, ip: str, user_agent: str) -> int:
+    """64-bit visitor id; fits ClickHouse UInt64."""
+    digest = hashlib.blake2b(
+        f"{site_id}\x00{ip}\x00{user_agent}".encode("utf-8", "surrogatepass"),
+        digest_size=8,
+        key=salt,
+    ).digest()
+    return int.from_bytes(digest, "big")
+
+
+class SessionState:
+    """One (site, sid): its visitor, and the part of it that is running now."""
+
+    __slots__ = ("last_ms", "seen_ms", "seq", "start_ms", "visitor_id")
+
+    def __init__(
+        self, visitor_id: int, seq: int, start_ms: int, last_ms: int, seen_ms: int
+    ) -> None:
+        self.visitor_id = visitor_id
+        self.seq = seq
+        self.start_ms = start_ms
+        self.last_ms = last_ms
+        self.seen_ms = seen_ms
+
+    def place(self, ts_ms: int, computed_visitor: int) -> tuple[int, int]:
+        """(session_seq, session_start_ms) of an event at `ts_ms`.
+
+        An event more than 30 minutes after the session's last one starts a new session
+        (with the visitor id computed today). A late event from before the running
+        session's start stays in it: the protocol sends events in order, and a late
+        straggler is better counted than invented as a session of its own.
+        """
+        if ts_ms - self.last_ms > SESSION_IDLE_MS:
+            self.seq += 1
+            self.start_ms = ts_ms
+            self.visitor_id = computed_visitor
+        if ts_ms > self.last_ms:
+            self.last_ms = ts_ms
+        return self.seq, self.start_ms
+
+
+class SessionBridge:
+    """Session state per (site, sid), kept for `idle_ms` after its last request."""
+
+    def __init__(self, *, idle_ms: int = SESSION_IDLE_MS, max_sessions: int = 500_000) -> None:
+        self._idle_ms = idle_ms
+        self._max_sessions = max_sessions
+        self._sessions: dict[tuple[str, str], SessionState] = {}
+        self._next_prune_ms = 0
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def session(
+        self, site_id: str, sid: str, computed_visitor: int, first_ts_ms: int, now_ms: int
+    ) -> SessionState:
+        """The live state of (site, sid); a new session starting at `first_ts_ms` if none."""
+        if now_ms >= self._next_prune_ms or len(self._sessions) >= self._max_sessions:
+            self._prune(now_ms)
+        key = (site_id, sid)
+        state = self._sessions.get(key)
+        if state is None:
+            state = SessionState(computed_visitor, 0, first_ts_ms, first_ts_ms, now_ms)
+            self._sessions[key] = state
+        state.seen_ms = now_ms
+        return state
+
+    def visitor_for(self, site_id: str, sid: str, computed: int, now_ms: int) -> int:
+        """The visitor id of the session running at `now_ms` for an event at `now_ms`."""
+        state = self.session(site_id, sid, computed, now_ms, now_ms)
+        state.place(now_ms, computed)
+        return state.visitor_id
+
+    def restore(self, rows: Iterable[tuple[str, str, int, int, int, int]], now_ms: int) -> None:
+        """Reload (site, sid, visitor, seq, start_ms, last_ms) rows of recent sessions."""
+        for site_id, sid, visitor_id, seq, start_ms, last_ms in rows:
+            self._sessions[(site_id, sid)] = SessionState(
+                visitor_id, seq, start_ms, last_ms, now_ms
+            )
+
+    def _prune(self, now_ms: int) -> None:
+        horizon = now_ms - self._idle_ms
+        self._sessions = {k: v for k, v in self._sessions.items() if v.seen_ms >= horizon}
+        if len(self._sessions) > self._max_sessions:
+            # Still too many live sessions: keep the most recently seen half.
+            recent = sorted(self._sessions.items(), key=lambda item: item[1].seen_ms)
+            self._sessions = dict(recent[len(recent) // 2 :])
+        self._next_prune_ms = now_ms + 60_000
