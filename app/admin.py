@@ -1,0 +1,128 @@
+"""Administration that works whether or not a server owns the store.
+
+Embedded ClickHouse lets one process open a data directory. While `beacon serve` runs,
+it listens on a Unix socket in the data directory (`admin.sock`, mode 0600, so only the
+owner of the data can use it), and `beacon site add` and friends send their command
+there; when no server runs, the CLI opens the store itself. Either way the same
+`AdminCommands` do the work. One JSON object per line each way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio.to_thread
+import msgspec
+
+from app.ingest.site import SiteRegistry
+from app.store.sites import SiteStore
+
+__all__ = ["AdminCommands", "AdminRequest", "AdminServer", "call_running_server"]
+
+
+class AdminRequest(msgspec.Struct, frozen=True):
+    op: Literal["site_add", "site_list", "token_add", "site_origins"]
+    domain: str = ""
+    site: str = ""
+    origins: list[str] = []
+
+
+class AdminCommands:
+    """The operations, against a store; keeps a live registry in step when given one."""
+
+    def __init__(self, sites: SiteStore, registry: SiteRegistry | None = None) -> None:
+        self._sites = sites
+        self._registry = registry
+
+    def run(self, request: AdminRequest) -> dict[str, Any]:
+        if request.op == "site_add":
+            site, token = self._sites.add(request.domain, request.origins)
+            if self._registry is not None:
+                self._registry.add(site, token)
+            return {
+                "site": site.site_id,
+                "token": token,
+                "domain": site.domain,
+                "origins": list(site.origins),
+            }
+        if request.op == "site_list":
+            return {"sites": [msgspec.to_builtins(site) for site in self._sites.all()]}
+        if self._sites.get(request.site) is None:
+            raise KeyError(f"no site with key {request.site!r}")
+        if request.op == "token_add":
+            token = self._sites.add_token(request.site)
+            if self._registry is not None:
+                self._registry.add_token(request.site, token)
+            return {"site": request.site, "token": token}
+        site = self._sites.set_origins(request.site, request.origins)
+        if self._registry is not None:
+            self._registry.add(site)
+        return {"site": site.site_id, "origins": list(site.origins)}
+
+
+class AdminServer:
+    def __init__(self, path: Path, commands: AdminCommands) -> None:
+        self._path = path
+        self._commands = commands
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path.unlink()
+        previous = os.umask(0o077)
+        try:
+            self._server = await asyncio.start_unix_server(self._serve, path=str(self._path))
+        finally:
+            os.umask(previous)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        with contextlib.suppress(FileNotFoundError):
+            self._path.unlink()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await reader.readline()
+            try:
+                request = msgspec.json.decode(line, type=AdminRequest)
+                result = await anyio.to_thread.run_sync(self._commands.run, request)
+                reply: dict[str, Any] = {"ok": True, "result": result}
+            except (msgspec.ValidationError, msgspec.DecodeError, KeyError, ValueError) as exc:
+                reply = {"ok": False, "error": str(exc).strip("'\"")}
+            writer.write(msgspec.json.encode(reply) + b"\n")
+            await writer.drain()
+        finally:
+            writer.close()
+
+
+def call_running_server(
+    path: Path, request: AdminRequest, timeout: float = 30.0
+) -> dict[str, Any] | None:
+    """Send `request` to the server owning the data directory; None if none is running."""
+    if not path.exists():
+        return None
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(timeout)
+        try:
+            client.connect(str(path))
+        except (ConnectionRefusedError, FileNotFoundError):
+            return None  # a stale socket file left by a killed server
+        client.sendall(msgspec.json.encode(request) + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = client.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    reply = msgspec.json.decode(data)
+    if not reply.get("ok"):
+        raise ValueError(reply.get("error", "the server refused the command"))
+    result: dict[str, Any] = reply["result"]
+    return result

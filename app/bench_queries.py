@@ -1,0 +1,151 @@
+"""`beacon bench queries`: dashboard query latency on millions of events (embedded chdb).
+
+Fills a scratch database with N synthetic events (default 10 million: sessions of 12
+events over 30 days, Zipf-like pages, vitals, clicks, errors) in one INSERT … SELECT, so
+the rollups are fed by the same materialized views as real traffic. Then runs each
+dashboard query repeatedly through the same functions the API uses and reports medians,
+with a plain `count()` scan of the same rows, in the same run, as the ratio's base.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+from app.config import Settings
+from app.query import metrics, sessions, vitals
+from app.query.params import parse_query
+from app.store.client import Store
+from app.store.migrate import apply_migrations
+
+__all__ = ["fill_events", "run_query_bench"]
+
+SITE = "s_bench"
+EVENTS_PER_SESSION = 12
+
+
+def fill_events(store: Store, count: int, *, end: dt.datetime, days: int = 30) -> float:
+    """Insert `count` synthetic events ending at `end`; returns the seconds it took."""
+    sessions = max(count // EVENTS_PER_SESSION, 1)
+    span_ms = days * 86_400_000
+    end_ms = int(end.timestamp() * 1000)
+    # Per event n: its session k, its slot in the session, and pseudo-random draws.
+    sql = f"""
+    INSERT INTO {store.table("events")}
+        (site_id, ts, received_at, type, sid, visitor_id, session_seq, session_start, pid,
+         url, host, path, route, referrer_source, referrer_domain, country, browser, os,
+         device, name, value, rating, target, error_kind, error_type, message, fingerprint,
+         rage, scroll_depth, engaged_ms)
+    SELECT
+        {{site:String}},
+        fromUnixTimestamp64Milli(toInt64(start_ms + slot * 20000), 'UTC') AS ts,
+        ts,
+        multiIf(slot IN (0, 6), 'pageview', slot IN (1, 2, 3, 4, 7), 'vital',
+                slot = 5, 'click', slot = 8, 'engagement', slot = 9, 'scroll',
+                slot = 10 AND k % 17 = 0, 'error', slot = 10, 'custom', 'timing') AS type,
+        concat('sid', toString(k)),
+        intDiv(k, 3) + 1,
+        0,
+        fromUnixTimestamp64Milli(toInt64(start_ms), 'UTC'),
+        concat('pid', toString(k), '-', toString(slot >= 6)),
+        concat('https://bench.test', page),
+        'bench.test',
+        page,
+        page,
+        ['direct', 'search', 'social', 'other'][1 + k % 4],
+        ['', 'google.com', 'twitter.com', 'partner.test'][1 + k % 4],
+        ['US', 'GB', 'DE', 'FR', 'IN', 'BR'][1 + k % 6],
+        ['Chrome', 'Safari', 'Firefox', 'Edge'][1 + k % 4],
+        ['Windows', 'iOS', 'Android', 'Mac OS X'][1 + k % 4],
+        ['desktop', 'mobile', 'desktop', 'tablet'][1 + k % 4],
+        multiIf(slot = 1, 'LCP', slot = 2, 'FCP', slot = 3, 'TTFB', slot = 4, 'CLS',
+                slot = 7, 'INP', slot = 10 AND k % 17 != 0, 'signup', ''),
+        multiIf(slot = 1, 800 + r * 4000, slot = 2, 400 + r * 2500, slot = 3, 50 + r * 1500,
+                slot = 4, r * r * 0.4, slot = 7, 8 * floor(5 + r * 70), 0),
+        multiIf(slot = 1, if(800 + r * 4000 <= 2500, 'good', if(800 + r * 4000 <= 4000,
+                'needs-improvement', 'poor')), slot IN (2, 3, 4, 7), 'good', ''),
+        multiIf(slot = 1, ['main>img.hero', 'h1', 'section>p'][1 + k % 3], slot = 5,
+                'button#buy', slot = 7, 'button#buy', ''),
+        if(type = 'error', 'error', ''),
+        if(type = 'error', 'TypeError', ''),
+        if(type = 'error', 'x is undefined', ''),
+        if(type = 'error', lower(hex(k % 40)), ''),
+        0,
+        if(slot = 9, toUInt8(r * 100), 0),
+        if(slot = 8, toUInt32(r * 120000), 0)
+    FROM
+    (
+        SELECT
+            number AS n,
+            intDiv(number, {EVENTS_PER_SESSION}) AS k,
+            number % {EVENTS_PER_SESSION} AS slot,
+            {end_ms - span_ms} + intDiv(k * {span_ms}, {sessions}) AS start_ms,
+            (cityHash64(number) % 1000000) / 1000000 AS r,
+            concat('/p/', toString(toUInt32(pow((cityHash64(k) % 1000) / 1000, 3) * 500))) AS page
+        FROM numbers({{count:UInt64}})
+    )
+    """
+    began = time.perf_counter()
+    store.command(sql, {"site": SITE, "count": count})
+    return time.perf_counter() - began
+
+
+def _median_ms(run: Callable[[], Any], repeat: int) -> float:
+    run()  # warm caches once, as a dashboard that is in use has them
+    samples = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        run()
+        samples.append((time.perf_counter() - began) * 1000)
+    return round(statistics.median(samples), 1)
+
+
+def run_query_bench(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="beacon-qbench-") as tmp:
+        settings = Settings(data_dir=tmp, database="qbench")
+        store = Store.open(settings)
+        apply_migrations(store, retention_days=400)
+        end = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+        fill_seconds = fill_events(store, args.events, end=end)
+        stored = store.rows(f"SELECT count() FROM {store.table('events')}")[0][0]
+        period = {"from": [(end - dt.timedelta(days=30)).isoformat()], "to": [end.isoformat()]}
+        query = parse_query(SITE, period)
+        hourly = parse_query(SITE, {**period, "interval": ["hour"]}, allowed=["interval"])
+        by_page = parse_query(SITE, {**period, "by": ["page"]}, allowed=["by"])
+        listing = parse_query(SITE, {**period, "limit": ["50"]}, allowed=["limit"])
+        table = store.table("events")
+        cases: dict[str, Callable[[], Any]] = {
+            "baseline count() scan": lambda: store.rows(
+                f"SELECT count() FROM {table} WHERE site_id = {{s:String}}", {"s": SITE}
+            ),
+            "overview (with previous)": lambda: metrics.overview(store, query),
+            "timeseries hourly, 30 days": lambda: metrics.timeseries(store, hourly),
+            "breakdown by page": lambda: metrics.breakdown(store, query, "page"),
+            "vitals by page": lambda: vitals.vitals(store, by_page),
+            "sessions list": lambda: sessions.session_list(store, listing),
+        }
+        results = {name: _median_ms(run, args.repeat) for name, run in cases.items()}
+        base = results["baseline count() scan"]
+    report = {
+        "events": int(stored),
+        "fill_seconds": round(fill_seconds, 1),
+        "repeat": args.repeat,
+        "median_ms": results,
+        "ratio_to_count_scan": {
+            k: round(v / base, 2) if base else None for k, v in results.items()
+        },
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"{stored:,} events inserted in {fill_seconds:.1f}s; medians of {args.repeat} runs")
+        print(f"{'query':32}{'median ms':>11}{'x count()':>11}")
+        for name, value in results.items():
+            print(f"{name:32}{value:>11.1f}{report['ratio_to_count_scan'][name]:>11}")
+    return 0

@@ -1,0 +1,225 @@
+"""The `beacon` command line: serve, migrate, site add/list/origins, token, demo, bench.
+
+Settings come from `BEACON_*` variables; the few flags here override them. Site and
+token commands go to the running server's admin socket when one owns the embedded
+store (`app/admin.py`), and open the store directly otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from app.admin import AdminCommands, AdminRequest, call_running_server
+from app.config import Settings
+
+__all__ = ["main"]
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+        data_dir=getattr(args, "data_dir", None),
+    )
+
+
+def _admin(settings: Settings, request: AdminRequest) -> dict[str, Any]:
+    if settings.embedded:
+        result = call_running_server(settings.admin_socket, request)
+        if result is not None:
+            return result
+    from app.store.client import Store
+    from app.store.migrate import apply_migrations
+    from app.store.sites import SiteStore
+
+    store = Store.open(settings)
+    apply_migrations(store, retention_days=settings.retention_days)
+    return AdminCommands(SiteStore(store)).run(request)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.logs import configure_logging
+    from app.server import create_app
+
+    settings = _settings(args)
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+        server_header=False,
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from app.store.client import Store
+    from app.store.migrate import apply_migrations
+
+    settings = _settings(args)
+    if (
+        settings.embedded
+        and call_running_server(settings.admin_socket, AdminRequest(op="site_list")) is not None
+    ):
+        print("a running server owns this data directory and migrated it at start-up")
+        return 0
+    applied = apply_migrations(Store.open(settings), retention_days=settings.retention_days)
+    print("applied: " + ", ".join(applied) if applied else "the schema is up to date")
+    return 0
+
+
+def cmd_site_add(args: argparse.Namespace) -> int:
+    result = _admin(
+        _settings(args), AdminRequest(op="site_add", domain=args.domain, origins=args.origin)
+    )
+    if args.json:
+        print(json.dumps({"site": result["site"], "token": result["token"]}))
+    else:
+        print(f"site key:  {result['site']}\nAPI token: {result['token']}  (shown once)")
+        origins = ", ".join(result["origins"]) or "any origin"
+        print(f"origins:   {origins}")
+    return 0
+
+
+def cmd_site_list(args: argparse.Namespace) -> int:
+    sites = _admin(_settings(args), AdminRequest(op="site_list"))["sites"]
+    if args.json:
+        print(json.dumps(sites))
+    else:
+        for site in sites:
+            print(f"{site['site_id']}  {site['domain']}  {' '.join(site['origins']) or '*'}")
+    return 0
+
+
+def cmd_site_origins(args: argparse.Namespace) -> int:
+    result = _admin(
+        _settings(args), AdminRequest(op="site_origins", site=args.site, origins=args.origin)
+    )
+    print(json.dumps(result) if args.json else " ".join(result["origins"]) or "any origin")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    result = _admin(_settings(args), AdminRequest(op="token_add", site=args.site))
+    print(json.dumps(result) if args.json else result["token"])
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from app.demo import run_demo
+
+    settings = _settings(args)
+    args.url = args.url or f"http://127.0.0.1:{settings.port}"
+
+    def create_site() -> tuple[str, str]:
+        result = _admin(settings, AdminRequest(op="site_add", domain="demo.test"))
+        return result["site"], result["token"]
+
+    return run_demo(args, create_site)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from app.bench import run_bench
+
+    return run_bench(args)
+
+
+def cmd_bench_queries(args: argparse.Namespace) -> int:
+    from app.bench_queries import run_query_bench
+
+    return run_query_bench(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="beacon", description="Beacon real-user monitoring")
+    parser.add_argument("--data-dir", help="data directory (BEACON_DATA_DIR, default ./data)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", help="bind address (BEACON_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (BEACON_PORT, default 8000)")
+    serve.set_defaults(func=cmd_serve)
+
+    commands.add_parser("migrate", help="apply pending schema migrations").set_defaults(
+        func=cmd_migrate
+    )
+
+    site = commands.add_parser("site", help="manage sites").add_subparsers(
+        dest="site_command", required=True
+    )
+    add = site.add_parser("add", help="add a site and print its key and API token")
+    add.add_argument("domain")
+    add.add_argument(
+        "--origin",
+        action="append",
+        default=[],
+        help="allowed page origin, e.g. https://example.com (repeatable)",
+    )
+    add.add_argument("--json", action="store_true")
+    add.set_defaults(func=cmd_site_add)
+    listing = site.add_parser("list", help="list sites")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_site_list)
+    origins = site.add_parser("origins", help="replace a site's allowed origins")
+    origins.add_argument("site")
+    origins.add_argument("--origin", action="append", default=[])
+    origins.add_argument("--json", action="store_true")
+    origins.set_defaults(func=cmd_site_origins)
+
+    token = commands.add_parser("token", help="create another API token for a site")
+    token.add_argument("site")
+    token.add_argument("--json", action="store_true")
+    token.set_defaults(func=cmd_token)
+
+    demo = commands.add_parser(
+        "demo", help="send realistic synthetic traffic to a running server, with ground truth"
+    )
+    demo.add_argument("--url", help="Beacon's base URL (default http://127.0.0.1:BEACON_PORT)")
+    demo.add_argument("--sessions", type=int, default=2000)
+    demo.add_argument("--hours", type=int, default=6, help="spread sessions over the last N hours")
+    demo.add_argument("--concurrency", type=int, default=16)
+    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--site", help="send to this site (default: a new site demo.test)")
+    demo.add_argument("--token", help="the site's API token (with --site)")
+    demo.add_argument("--json", action="store_true")
+    demo.set_defaults(func=cmd_demo)
+
+    benches = commands.add_parser("bench", help="benchmarks").add_subparsers(
+        dest="bench_command", required=True
+    )
+    bench = benches.add_parser("ingest", help="ingest throughput and latency on loopback")
+    bench.add_argument("--seconds", type=float, default=10.0, help="duration of each phase")
+    bench.add_argument("--concurrency", type=int, default=64)
+    bench.add_argument("--events", type=int, default=10, help="events per request")
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(func=cmd_bench)
+    queries = benches.add_parser("queries", help="dashboard query latency on synthetic events")
+    queries.add_argument("--events", type=int, default=10_000_000)
+    queries.add_argument("--repeat", type=int, default=7)
+    queries.add_argument("--json", action="store_true")
+    queries.set_defaults(func=cmd_bench_queries)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ValueError, KeyError) as exc:
+        print(f"beacon: {str(exc).strip(chr(39))}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
