@@ -1,0 +1,173 @@
+"""SQL for the analytics API: text built from fixed pieces, values bound as parameters.
+
+Every query is `(text, parameters)`. The text is assembled only from constants of this
+module and column names looked up in `DIMENSIONS`; every value a request supplies (site,
+period, time zone, filter values, limits) goes into `parameters` and reaches ClickHouse
+as a server-side bound `{name:Type}` value.
+
+The population of every session metric is *the sessions that start in the period*, have
+a page view and match the filters, read from the `sessions` rollup: `session_rows` merges
+each session's partial rows (GROUP BY its UInt64 key) and computes only the columns the
+caller needs, since merging unused aggregate states is most of the cost. Dimensions that
+are constant within a session (country, device, browser, os) filter before merging;
+entry/exit page, source and UTM after; page and route filter sessions through their page
+views (a session matches when one of its page views does).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from app.query.params import DIMENSIONS, Filter, Query
+
+__all__ = [
+    "METRIC_NEEDS",
+    "SESSION_METRICS",
+    "Sql",
+    "filter_condition",
+    "session_metric_columns",
+    "session_rows",
+]
+
+
+class Sql:
+    """Collects bound parameters while a query is assembled."""
+
+    def __init__(self, db: str) -> None:
+        self.db = db
+        self.params: dict[str, Any] = {}
+
+    def bind(self, value: Any, type_: str) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f"{{{name}:{type_}}}"
+
+    def table(self, name: str) -> str:
+        return f"{self.db}.{name}"
+
+    def instant(self, moment: dt.datetime) -> str:
+        return self.bind(moment.astimezone(dt.UTC).replace(tzinfo=None), "DateTime64(3, 'UTC')")
+
+
+def filter_condition(sql: Sql, column: str, spec: Filter) -> str:
+    parts = []
+    if spec.values:
+        parts.append(f"{column} IN {sql.bind(list(spec.values), 'Array(String)')}")
+    for prefix in spec.prefixes:
+        parts.append(f"startsWith({column}, {sql.bind(prefix, 'String')})")
+    condition = "(" + " OR ".join(parts) + ")"
+    return f"NOT {condition}" if spec.negate else condition
+
+
+# Session-level columns: constant within a session (grouped by, filterable before the
+# merge) and merged ones.
+_CONSTANT = {"country", "device", "browser", "os"}
+_MERGED = {
+    "sid": "any(sid)",
+    "session_seq": "any(session_seq)",
+    "visitor_id": "any(visitor_id)",
+    "first_ts": "min(first_ts)",
+    "last_ts": "max(last_ts)",
+    "views": "sum(pageviews)",
+    "engagements": "sum(engagements)",
+    "customs": "sum(customs)",
+    "errors": "sum(errors)",
+    "error_pages": "uniqExactIfMerge(error_pages)",
+    "engaged_ms": "sum(engaged_ms)",
+    "max_scroll": "max(max_scroll)",
+    "entry_page": "argMinIfMerge(entry_path)",
+    "exit_page": "argMaxIfMerge(exit_path)",
+    "entry_route": "argMinIfMerge(entry_route)",
+    "exit_route": "argMaxIfMerge(exit_route)",
+    "source": "argMinIfMerge(referrer_source)",
+    "referrer": "argMinIfMerge(referrer_domain)",
+    "utm_source": "argMinIfMerge(utm_source)",
+    "utm_medium": "argMinIfMerge(utm_medium)",
+    "utm_campaign": "argMinIfMerge(utm_campaign)",
+    "user_id": "max(user_id)",
+}
+SESSION_COLUMNS = frozenset(_MERGED) | _CONSTANT
+
+
+def _page_view_filter(sql: Sql, query: Query, spec: Filter) -> str:
+    """Sessions with a page view matching `spec` (or without one, when negated)."""
+    column = DIMENSIONS[spec.dimension].event_column
+    positive = Filter(spec.dimension, spec.values, spec.prefixes, negate=False)
+    inner = (
+        f"SELECT cityHash64(sid, session_seq) FROM {sql.table('events')} "
+        f"WHERE site_id = {sql.bind(query.site, 'String')} AND type = 'pageview' "
+        f"AND ts >= {sql.instant(query.start)} "
+        f"AND ts < {sql.instant(query.end + dt.timedelta(days=1))} "
+        f"AND {filter_condition(sql, column, positive)}"
+    )
+    return f"session_key {'NOT IN' if spec.negate else 'IN'} ({inner})"
+
+
+def session_rows(sql: Sql, query: Query, needs: Iterable[str] = ()) -> str:
+    """One row per session that starts in the period, has a page view and passes the
+    filters; columns `session_key`, `session_start` and those in `needs`."""
+    wanted = set(needs) | {"views"}
+    unknown = wanted - SESSION_COLUMNS
+    if unknown:
+        raise ValueError(f"no session column {sorted(unknown)[0]!r}")
+    where = [
+        f"site_id = {sql.bind(query.site, 'String')}",
+        f"session_start >= {sql.instant(query.start)}",
+        f"session_start < {sql.instant(query.end)}",
+    ]
+    having = ["views > 0"]
+    for spec in query.filters:
+        column = DIMENSIONS[spec.dimension].session_column
+        if not column:
+            where.append(_page_view_filter(sql, query, spec))
+        elif column in _CONSTANT:
+            where.append(filter_condition(sql, column, spec))
+        else:
+            wanted.add(column)
+            having.append(filter_condition(sql, column, spec))
+    constant = sorted(wanted & _CONSTANT)
+    group = ", ".join(["session_key", "session_start", *constant])
+    merged = ", ".join(f"{_MERGED[name]} AS {name}" for name in sorted(wanted - _CONSTANT))
+    return (
+        f"SELECT {group}, {merged} FROM {sql.table('sessions')} "
+        f"WHERE {' AND '.join(where)} GROUP BY {group} HAVING {' AND '.join(having)}"
+    )
+
+
+# Session metrics as aggregates over `session_rows` (DESIGN §6), and the session columns
+# each one reads. A session's page views are `views` there, so that no metric alias
+# shadows a column it aggregates.
+SESSION_METRICS: dict[str, str] = {
+    "visitors": "uniqExact(visitor_id)",
+    "sessions": "count()",
+    "pageviews": "sum(views)",
+    "bounce_rate": "if(count() = 0, 0, countIf(views = 1 AND engagements = 0) / count())",
+    "engagement_rate": "if(count() = 0, 0, "
+    "countIf(engaged_ms >= 10000 OR views >= 2 OR customs > 0) / count())",
+    "views_per_session": "if(count() = 0, 0, sum(views) / count())",
+    "avg_session_duration_ms": "if(count() = 0, 0, "
+    "avg(toUnixTimestamp64Milli(last_ts) - toUnixTimestamp64Milli(first_ts)))",
+    "avg_engaged_ms": "if(count() = 0, 0, avg(engaged_ms))",
+    "error_rate": "if(sum(views) = 0, 0, sum(error_pages) / sum(views))",
+}
+METRIC_NEEDS: dict[str, tuple[str, ...]] = {
+    "visitors": ("visitor_id",),
+    "sessions": (),
+    "pageviews": ("views",),
+    "bounce_rate": ("views", "engagements"),
+    "engagement_rate": ("engaged_ms", "views", "customs"),
+    "views_per_session": ("views",),
+    "avg_session_duration_ms": ("first_ts", "last_ts"),
+    "avg_engaged_ms": ("engaged_ms",),
+    "error_rate": ("views", "error_pages"),
+}
+
+
+def needs_of(metrics: Iterable[str]) -> set[str]:
+    return {column for metric in metrics for column in METRIC_NEEDS[metric]}
+
+
+def session_metric_columns(names: Iterable[str]) -> str:
+    return ", ".join(f"{SESSION_METRICS[name]} AS {name}" for name in names)
