@@ -269,6 +269,16 @@ def _serve(args: list[str], env: dict[str, str], port: int, log: Path) -> subpro
     raise RuntimeError(f"server did not start; see {log}")
 
 
+def _start_profiler(pid: int, seconds: float, output: str) -> subprocess.Popen[bytes]:
+    """py-spy on the Beacon process for the measured phase (raw collapsed stacks)."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return subprocess.Popen(
+        [py_spy, "record", "-p", str(pid), "-d", str(max(1, int(seconds) - 1)), "-r", "200",
+         "-f", "raw", "-o", output, "--threads", "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 def run_bench(args: argparse.Namespace) -> int:
     if shutil.which("wrk") is None:
         print("beacon bench needs wrk (Debian: apt-get install wrk)", file=sys.stderr)
@@ -360,7 +370,10 @@ def run_bench(args: argparse.Namespace) -> int:
             before = _metrics(base)
             sampler = threading.Thread(target=sample)
             sampler.start()
+            profiler = _start_profiler(beacon.pid, seconds, args.profile) if args.profile else None
             loaded = run_wrk(base, script, seconds, concurrency)
+            if profiler is not None:
+                profiler.wait(60)
             stop.set()
             sampler.join()
             ended = time.monotonic()

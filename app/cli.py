@@ -59,6 +59,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,
         timeout_graceful_shutdown=20,
         server_header=False,
+        # The client address comes from BEACON_CLIENT_IP_HEADER when a proxy is trusted
+        # (app/ingest/routes.py); uvicorn's own X-Forwarded-For parsing would only repeat it.
+        proxy_headers=False,
     )
     return 0
 
@@ -203,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--concurrency", type=int, default=64)
     bench.add_argument("--events", type=int, default=10, help="events per request")
     bench.add_argument("--json", action="store_true")
+    bench.add_argument(
+        "--profile", metavar="PATH", help="py-spy the server under load into PATH (raw stacks)"
+    )
     bench.set_defaults(func=cmd_bench)
     queries = benches.add_parser("queries", help="dashboard query latency on synthetic events")
     queries.add_argument("--events", type=int, default=10_000_000)

@@ -21,6 +21,7 @@ was never acknowledged. Limits: one process owns a spool directory (an exclusive
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import fcntl
 import json
@@ -56,6 +57,9 @@ class Record(msgspec.Struct, frozen=True):
 class Checkpoint(msgspec.Struct):
     stored: int = 0
     inflight_end: int | None = None
+
+
+MAX_TAIL_BYTES = 64 * 1024 * 1024
 
 
 def _frame(payload: bytes) -> bytes:
@@ -98,6 +102,10 @@ class Spool:
         self._waiters: list[asyncio.Future[None]] = []
         self._committing = False
         self._commit_task: asyncio.Task[None] | None = None  # held so it is not collected
+        # Records made durable since the batcher last caught up, kept in memory so that
+        # it reads them from here rather than back from disk (replay still reads disk).
+        self._tail: collections.deque[Record] = collections.deque()
+        self._tail_bytes = 0
         self._closed = False
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-io")
         self._read_fds: dict[int, int] = {}
@@ -162,7 +170,9 @@ class Spool:
         """Return once `payload` is durable; raise SpoolFull when the backlog is full."""
         if self._closed:
             raise SpoolFull("the spool is closed")
-        if self.backlog_bytes + len(payload) > self.max_bytes:
+        # Read without the lock: an approximate backlog is good enough for a limit.
+        backlog = self._durable_end - self.checkpoint.stored + self._pending_bytes
+        if backlog + len(payload) > self.max_bytes:
             raise SpoolFull(f"spool backlog is at its limit of {self.max_bytes} bytes")
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
@@ -184,7 +194,7 @@ class Spool:
                     frames, self._pending, self._pending_bytes = self._pending, [], 0
                 waiters, self._waiters = self._waiters, []
                 try:
-                    await loop.run_in_executor(self._io, self._write, b"".join(frames))
+                    await loop.run_in_executor(self._io, self._write_frames, frames)
                 except Exception as exc:
                     for waiter in waiters:
                         if not waiter.done():
@@ -196,7 +206,22 @@ class Spool:
         finally:
             self._committing = False
 
-    def _write(self, data: bytes) -> None:
+    def _write_frames(self, frames: list[bytes]) -> None:
+        start = self._write(b"".join(frames))
+        header = _HEADER.size
+        with self._state:
+            if self._tail_bytes > MAX_TAIL_BYTES:
+                return  # the store is behind: the batcher reads from disk until it catches up
+            if self._tail and self._tail[-1].end != start:
+                self._tail.clear()
+                self._tail_bytes = 0
+            for frame in frames:
+                end = start + len(frame)
+                self._tail.append(Record(start, end, frame[header:]))
+                self._tail_bytes += len(frame)
+                start = end
+
+    def _write(self, data: bytes) -> int:
         """Append `data` (whole frames) to the current segment; runs in the I/O thread."""
         with self._state:
             start = self._durable_end
@@ -216,6 +241,7 @@ class Spool:
         with self._state:
             self._durable_end = start + len(data)
             self._state.notify_all()
+        return start
 
     def _fsync_directory(self) -> None:
         fd = os.open(self.directory, os.O_RDONLY)
@@ -237,6 +263,20 @@ class Spool:
         limit = self.durable_end if end is None else end
         records: list[Record] = []
         taken = 0
+        with self._state:
+            tail = self._tail
+            while tail and tail[0].end <= position:
+                self._tail_bytes -= len(tail[0].payload) + _HEADER.size
+                tail.popleft()
+            if tail and tail[0].start == position:
+                for record in tail:
+                    if record.start >= limit or (end is None and taken >= max_bytes and records):
+                        break
+                    records.append(record)
+                    taken += len(record.payload)
+                    position = record.end
+        if position >= limit or (end is None and taken >= max_bytes and records):
+            return records
         while position < limit and (end is not None or taken < max_bytes or not records):
             segment = self._segment_of(position)
             fd = self._read_fd(segment)

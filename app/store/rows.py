@@ -106,8 +106,4 @@ _encoder = msgspec.json.Encoder()
 
 def encode_rows(rows: list[EventRow]) -> bytes:
     """JSONEachRow body for `rows`: one JSON object per line."""
-    buffer = bytearray()
-    for row in rows:
-        _encoder.encode_into(row, buffer, len(buffer))
-        buffer += b"\n"
-    return bytes(buffer)
+    return _encoder.encode_lines(rows)

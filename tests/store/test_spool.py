@@ -34,14 +34,18 @@ def test_concurrent_appends_share_writes(tmp_path: Path) -> None:
     writes = 0
     original = spool._write
 
-    def counting_write(data: bytes) -> None:
+    def counting_write(data: bytes) -> int:
         nonlocal writes
         writes += 1
-        original(data)
+        return original(data)
 
     spool._write = counting_write  # type: ignore[method-assign]
     _append_all(spool, [b"x\n"] * 100)
-    assert len(spool.read(0, max_bytes=10**6)) == 100
+    from_memory = spool.read(0, max_bytes=10**6)
+    assert [r.payload for r in from_memory] == [b"x\n"] * 100
+    # The same records as read back from disk, where a replay after a restart reads them.
+    spool._tail.clear()
+    assert spool.read(0, max_bytes=10**6) == from_memory
     # The first append commits alone; the other 99 queue behind its fsync and share one.
     assert writes < 10
     spool.close()
