@@ -1,8 +1,11 @@
 """Client clock fixes: event times come from the browser's clock, which may be wrong.
 
 The batch carries `sent_at` (client clock when sent); the server knows when it received
-it. Their difference is the client's skew plus the network delay; below one second it is
-treated as delay and ignored, above it every event time of the batch is shifted by it.
+it. Their difference is the client's skew plus the network and queueing delay. Below a
+minute it is treated as delay and ignored — a loaded server or a slow mobile link delays
+requests by seconds, and "correcting" that would move every event of the batch later and
+stretch session durations; above it (a wrong clock or time zone setting on the device)
+every event time of the batch is shifted by it.
 A corrected time is never later than the receipt (no events from the future).
 """
 
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 __all__ = ["SKEW_TOLERANCE_MS", "clock_skew_ms", "corrected_ts", "is_stale"]
 
-SKEW_TOLERANCE_MS = 1000
+SKEW_TOLERANCE_MS = 60_000
 
 
 def clock_skew_ms(sent_at_ms: int, received_at_ms: int) -> int:
