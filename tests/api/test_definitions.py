@@ -153,17 +153,20 @@ def test_sessions_list_shows_the_split_and_the_bounces(
     assert by_sid["s3"][0]["errors"] == 2
 
 
-@pytest.mark.parametrize("whole_days", [False, True], ids=["raw-events", "daily-rollup"])
+@pytest.mark.parametrize("bounds", ["raw-events", "daily-rollup", "rollup-and-raw-edges"])
 def test_vital_percentiles_and_ratings(
     server: BeaconProcess,
     fixture_site: tuple[Site, dt.datetime, dt.datetime],
-    whole_days: bool,
+    bounds: str,
 ) -> None:
     site, start, end = fixture_site
-    if whole_days:  # UTC day bounds: answered from the vitals rollup
-        period = {"from": start.date().isoformat(),
-                  "to": (end.date() + dt.timedelta(days=1)).isoformat()}  # fmt: skip
-    else:
+    after_the_last_day = (end.date() + dt.timedelta(days=1)).isoformat()
+    if bounds == "daily-rollup":  # whole UTC days: answered from the vitals rollup alone
+        period = {"from": start.date().isoformat(), "to": after_the_last_day}
+    elif bounds == "rollup-and-raw-edges":  # whole days from the rollup, the rest raw
+        noon_before = dt.datetime.combine(start.date(), dt.time(12), dt.UTC) - dt.timedelta(1)
+        period = {"from": noon_before.isoformat(), "to": after_the_last_day}
+    else:  # within one day: raw events only
         period = _period(start, end)
     metrics = _get(server, site, "vitals", **period)["metrics"]
     lcp, inp = metrics["LCP"], metrics["INP"]
