@@ -27,6 +27,7 @@ from app.query.export import export_events
 from app.query.routes import ANALYTICS_ROUTES
 from app.runtime import Runtime
 from app.triage.routes import TRIAGE_ROUTES
+from app.triage.routes import TRIAGE_ROUTES
 
 __all__ = ["BeaconApp", "create_app"]
 
