@@ -27,7 +27,6 @@ from app.query.export import export_events
 from app.query.routes import ANALYTICS_ROUTES
 from app.runtime import Runtime
 from app.triage.routes import TRIAGE_ROUTES
-from app.triage.routes import TRIAGE_ROUTES
 
 __all__ = ["BeaconApp", "create_app"]
 
@@ -124,8 +123,15 @@ def create_app(settings: Settings, *, snippet_path: Path = SNIPPET_PATH) -> Beac
             await runtime.stop()
 
     litestar = Litestar(
-        route_handlers=[healthz, readyz, metrics, script, export_events, *ANALYTICS_ROUTES,
-                        *TRIAGE_ROUTES],
+        route_handlers=[
+            healthz,
+            readyz,
+            metrics,
+            script,
+            export_events,
+            *ANALYTICS_ROUTES,
+            *TRIAGE_ROUTES,
+        ],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="Beacon", version="1.0.0", path="/schema"),
         debug=False,
