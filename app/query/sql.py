@@ -107,33 +107,49 @@ def _page_view_filter(sql: Sql, query: Query, spec: Filter) -> str:
 
 def session_rows(sql: Sql, query: Query, needs: Iterable[str] = ()) -> str:
     """One row per session that starts in the period, has a page view and passes the
-    filters; columns `session_key`, `session_start` and those in `needs`."""
+    filters; columns `session_key`, `session_start` and those in `needs`.
+
+    Sessions that started before the closed horizon come finished from `sessions_closed`
+    (a plain scan); later ones are merged from the `sessions` rollup's partial rows.
+    """
     wanted = set(needs) | {"views"}
     unknown = wanted - SESSION_COLUMNS
     if unknown:
         raise ValueError(f"no session column {sorted(unknown)[0]!r}")
-    where = [
-        f"site_id = {sql.bind(query.site, 'String')}",
+    site = sql.bind(query.site, "String")
+    period = [
+        f"site_id = {site}",
         f"session_start >= {sql.instant(query.start)}",
         f"session_start < {sql.instant(query.end)}",
     ]
-    having = ["views > 0"]
+    before_merge: list[str] = []
+    after_merge = ["views > 0"]
     for spec in query.filters:
         column = DIMENSIONS[spec.dimension].session_column
         if not column:
-            where.append(_page_view_filter(sql, query, spec))
+            before_merge.append(_page_view_filter(sql, query, spec))
         elif column in _CONSTANT:
-            where.append(filter_condition(sql, column, spec))
+            before_merge.append(filter_condition(sql, column, spec))
         else:
             wanted.add(column)
-            having.append(filter_condition(sql, column, spec))
+            after_merge.append(filter_condition(sql, column, spec))
     constant = sorted(wanted & _CONSTANT)
     group = ", ".join(["session_key", "session_start", *constant])
-    merged = ", ".join(f"{_MERGED[name]} AS {name}" for name in sorted(wanted - _CONSTANT))
-    return (
-        f"SELECT {group}, {merged} FROM {sql.table('sessions')} "
-        f"WHERE {' AND '.join(where)} GROUP BY {group} HAVING {' AND '.join(having)}"
+    merged_names = sorted(wanted - _CONSTANT)
+    merged = ", ".join(f"{_MERGED[name]} AS {name}" for name in merged_names)
+    days = sql.table("sessions_closed_days")
+    horizon = f"(SELECT toDateTime64(max(day) + 1, 3, 'UTC') FROM {days})"
+    closed_where = [*period, f"session_start < {horizon}", *before_merge, *after_merge]
+    closed = (
+        f"SELECT {group}, {', '.join(merged_names)} FROM {sql.table('sessions_closed')} "
+        f"WHERE {' AND '.join(closed_where)}"
     )
+    open_ = (
+        f"SELECT {group}, {merged} FROM {sql.table('sessions')} "
+        f"WHERE {' AND '.join([*period, f'session_start >= {horizon}', *before_merge])} "
+        f"GROUP BY {group} HAVING {' AND '.join(after_merge)}"
+    )
+    return f"{closed} UNION ALL {open_}"
 
 
 # Session metrics as aggregates over `session_rows` (DESIGN §6), and the session columns

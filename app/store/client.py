@@ -95,6 +95,23 @@ class Store:
         except Exception as exc:
             raise StoreError(str(exc)) from exc
 
+    def insert_select(
+        self, sql: str, parameters: Mapping[str, Any] | None = None, *, dedup_token: str
+    ) -> None:
+        """An `INSERT … SELECT`; repeated with the same token, it is stored once."""
+        try:
+            self._client.command(
+                sql,
+                parameters=dict(parameters or {}),
+                settings={
+                    "insert_deduplication_token": dedup_token,
+                    "insert_deduplicate": 1,
+                    "deduplicate_blocks_in_dependent_materialized_views": 1,
+                },
+            )
+        except Exception as exc:
+            raise StoreError(str(exc)) from exc
+
     def rows(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return self.query(sql, parameters)[1]
 
