@@ -1,4 +1,5 @@
-"""The `beacon` command line: serve, migrate, site add/list/origins, token, demo, bench.
+"""The `beacon` command line: serve, worker, migrate, site add/list/origins, token, demo,
+bench, cluster-ddl.
 
 Settings come from `BEACON_*` variables; the few flags here override them. Site and
 token commands go to the running server's admin socket when one owns the embedded
@@ -41,28 +42,93 @@ def _admin(settings: Settings, request: AdminRequest) -> dict[str, Any]:
     return AdminCommands(SiteStore(store)).run(request)
 
 
+def _uvicorn_options() -> dict[str, Any]:
+    return {
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": 20,
+        "server_header": False,
+        # The client address comes from BEACON_CLIENT_IP_HEADER when a proxy is trusted
+        # (app/ingest/routes.py); uvicorn's own X-Forwarded-For parsing would only repeat it.
+        "proxy_headers": False,
+    }
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.logs import configure_logging
-    from app.server import create_app
 
     settings = _settings(args)
     configure_logging(settings.log_level)
+    workers = getattr(args, "workers", None) or 1
+    if settings.scale:
+        return _serve_scale_ingest(settings, workers)
+    if workers > 1:
+        raise ValueError(
+            "--workers needs scale mode (BEACON_REDIS_URL): embedded ClickHouse allows one "
+            "process per data directory"
+        )
+    from app.server import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, **_uvicorn_options())
+    return 0
+
+
+def _serve_scale_ingest(settings: Settings, workers: int) -> int:
+    """Scale mode: stateless ingest processes; several share the port with --workers."""
+    import os
+
+    import uvicorn
+
+    if workers == 1:
+        from app.scale.ingest_app import create_ingest_app
+
+        uvicorn.run(
+            create_ingest_app(settings),
+            host=settings.host,
+            port=settings.port,
+            **_uvicorn_options(),
+        )
+        return 0
+    # uvicorn's worker processes build the app from the environment: pass the flags on.
+    os.environ.update({"BEACON_HOST": settings.host, "BEACON_PORT": str(settings.port)})
     uvicorn.run(
-        create_app(settings),
+        "app.scale.ingest_app:ingest_app_from_env",
+        factory=True,
+        workers=workers,
         host=settings.host,
         port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=20,
-        server_header=False,
-        # The client address comes from BEACON_CLIENT_IP_HEADER when a proxy is trusted
-        # (app/ingest/routes.py); uvicorn's own X-Forwarded-For parsing would only repeat it.
-        proxy_headers=False,
+        **_uvicorn_options(),
     )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """The scale-mode writer: stream → ClickHouse, plus the query API over the store."""
+    import uvicorn
+
+    from app.logs import configure_logging
+    from app.scale.cache import QueryCache
+    from app.server import create_app
+
+    settings = _settings(args)
+    if not settings.scale:
+        raise ValueError("beacon worker needs BEACON_REDIS_URL (scale mode)")
+    configure_logging(settings.log_level)
+    app = QueryCache(create_app(settings), settings.query_cache_seconds)
+    uvicorn.run(app, host=settings.host, port=settings.port, **_uvicorn_options())
+    return 0
+
+
+def cmd_cluster_ddl(args: argparse.Namespace) -> int:
+    from app.scale.cluster import cluster_ddl
+
+    settings = _settings(args)
+    ddl = cluster_ddl(args.cluster, db=settings.database, retention_days=settings.retention_days)
+    print(ddl.text(), end="")
     return 0
 
 
@@ -144,6 +210,18 @@ def cmd_bench_queries(args: argparse.Namespace) -> int:
     return run_query_bench(args)
 
 
+def cmd_bench_triage(args: argparse.Namespace) -> int:
+    from app.bench_triage import run_triage_bench
+
+    return run_triage_bench(args)
+
+
+def cmd_bench_scale(args: argparse.Namespace) -> int:
+    from app.bench_scale import run_scale_bench
+
+    return run_scale_bench(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="beacon", description="Beacon real-user monitoring")
     parser.add_argument("--data-dir", help="data directory (BEACON_DATA_DIR, default ./data)")
@@ -152,7 +230,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host", help="bind address (BEACON_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (BEACON_PORT, default 8000)")
+    serve.add_argument(
+        "--workers", type=int, help="ingest processes sharing the port (scale mode only)"
+    )
     serve.set_defaults(func=cmd_serve)
+
+    worker = commands.add_parser(
+        "worker", help="scale mode: write the Redis Stream into ClickHouse and serve queries"
+    )
+    worker.add_argument("--host", help="bind address (BEACON_HOST, default 127.0.0.1)")
+    worker.add_argument("--port", type=int, help="port of the query API (BEACON_PORT)")
+    worker.set_defaults(func=cmd_worker)
+
+    ddl = commands.add_parser(
+        "cluster-ddl", help="print the ClickHouse cluster DDL derived from sql/"
+    )
+    ddl.add_argument("--cluster", required=True, help="cluster name in remote_servers")
+    ddl.set_defaults(func=cmd_cluster_ddl)
 
     commands.add_parser("migrate", help="apply pending schema migrations").set_defaults(
         func=cmd_migrate
@@ -215,6 +309,21 @@ def build_parser() -> argparse.ArgumentParser:
     queries.add_argument("--repeat", type=int, default=7)
     queries.add_argument("--json", action="store_true")
     queries.set_defaults(func=cmd_bench_queries)
+    triage = benches.add_parser("triage", help="issue list and detail latency over error events")
+    triage.add_argument("--events", type=int, default=1_000_000)
+    triage.add_argument("--issues", type=int, default=2000)
+    triage.add_argument("--repeat", type=int, default=5)
+    triage.add_argument("--json", action="store_true")
+    triage.set_defaults(func=cmd_bench_triage)
+    scale = benches.add_parser(
+        "scale", help="embedded vs scale mode (2 ingest processes + 1 worker), same run"
+    )
+    scale.add_argument("--seconds", type=float, default=20.0, help="duration of each phase")
+    scale.add_argument("--concurrency", type=int, default=64)
+    scale.add_argument("--events", type=int, default=10, help="events per request")
+    scale.add_argument("--ingest", type=int, default=2, help="ingest processes in scale mode")
+    scale.add_argument("--json", action="store_true")
+    scale.set_defaults(func=cmd_bench_scale)
     return parser
 
 

@@ -52,12 +52,34 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     max_event_age_hours: int = 72
     #: Log level for Beacon's JSON logs.
     log_level: str = "INFO"
-    #: Redis URL; empty means no Redis (embedded mode).
+    #: Redis URL; empty means no Redis (embedded mode). Set: scale mode (README).
     redis_url: str = ""
+    #: Prefix of every key Beacon keeps in Redis.
+    redis_prefix: str = "beacon"
+    #: Scale mode: stream entries (accepted batches) not yet stored at which ingest
+    #: answers 503.
+    stream_max_entries: int = 100_000
+    #: Scale mode: a writer takes over another's unacknowledged entries idle this long.
+    stream_claim_idle_ms: int = 60_000
+    #: Scale mode: ingest requests per second per client IP and site (0: no limit) ...
+    rate_limit_ip_per_second: float = 20.0
+    #: ... and how many may come at once.
+    rate_limit_ip_burst: int = 200
+    #: Scale mode: events per second per site (0: no limit) ...
+    rate_limit_site_events_per_second: float = 0.0
+    #: ... and how many may come at once.
+    rate_limit_site_burst: int = 50_000
+    #: Scale mode: analytics answers are cached in Redis this many seconds (0: off).
+    query_cache_seconds: int = 5
 
     @property
     def embedded(self) -> bool:
         return not self.clickhouse_url
+
+    @property
+    def scale(self) -> bool:
+        """Scale mode: a Redis Stream between ingest processes and writers."""
+        return bool(self.redis_url)
 
     @property
     def data_path(self) -> Path:

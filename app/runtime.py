@@ -3,14 +3,21 @@
 `Runtime.start(settings)` opens the store, applies migrations, loads sites, opens the
 spool and starts the batcher; `stop()` flushes and closes them, in reverse order. The
 Litestar lifespan (`app/server.py`) owns one Runtime; nothing connects at import time.
+
+In scale mode (`BEACON_REDIS_URL`) the Runtime is the writer run by `beacon worker`: the
+same store, sites and queries, but the buffer is the Redis Stream (`app/scale`): accepted
+batches go to the stream, a `StreamWorker` inserts them, salts come from Redis, and the
+site registry is published into Redis for the stateless ingest processes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
+from typing import Any
 
 import anyio.to_thread
 
@@ -25,7 +32,13 @@ from app.ingest.routes import IngestEndpoint
 from app.ingest.site import SiteRegistry
 from app.ingest.visitor import SessionBridge, utc_day
 from app.metrics import Metrics
+from app.scale.registry import PUBLISH_SECONDS, PublishedRegistry
+from app.scale.salts import RedisSaltBook
+from app.scale.services import NoSpool, ScaleCollector, ScaleServices
+from app.scale.sink import StreamSink
+from app.scale.writer import StreamWorker
 from app.store.client import Store
+from app.store.closer import closable_until, close_sessions
 from app.store.migrate import apply_migrations
 from app.store.rows import EVENT_COLUMNS
 from app.store.sites import SiteStore
@@ -35,6 +48,7 @@ __all__ = ["Runtime", "SaltBook"]
 log = logging.getLogger("beacon.runtime")
 
 REFRESH_SECONDS = 10.0
+CLOSE_SESSIONS_SECONDS = 600.0
 
 
 class SaltBook:
@@ -66,9 +80,12 @@ class Runtime:
         if applied:
             log.info("migrations applied", extra={"migrations": applied})
         self.sites = SiteStore(self.store)
-        self.registry = SiteRegistry()
+        self.scale = ScaleServices(settings) if settings.scale else None
+        self.registry = PublishedRegistry() if self.scale else SiteRegistry()
         self.reload_sites()
-        self.salts = SaltBook(self.sites)
+        self.salts: SaltBook | RedisSaltBook = (
+            self.scale.salts if self.scale else SaltBook(self.sites)
+        )
         self.salts.prefetch(int(time.time() * 1000))
         self.stats = IngestStats()
         bridge = SessionBridge()
@@ -81,20 +98,34 @@ class Runtime:
             pages=PageCache(),
             max_event_age_ms=settings.max_event_age_hours * 3_600_000,
         )
-        self.spool = Spool(
-            settings.spool_dir, max_bytes=settings.spool_max_bytes, fsync=settings.spool_fsync
-        )
         batcher_stats = BatcherStats()
-        self.metrics = Metrics(self.stats, batcher_stats, self.spool, lambda: len(self.registry))
-        self.batcher = Batcher(
-            self.spool,
-            self._insert_rows,
-            batch_rows=settings.batch_rows,
-            batch_ms=settings.batch_ms,
-            stats=batcher_stats,
-            on_flush=self.metrics.observe_flush,
-        )
+        self.spool: Spool | StreamSink
+        self.batcher: Batcher | StreamWorker
+        if self.scale is None:
+            self.spool = Spool(
+                settings.spool_dir, max_bytes=settings.spool_max_bytes, fsync=settings.spool_fsync
+            )
+            self.metrics = Metrics(
+                self.stats, batcher_stats, self.spool, lambda: len(self.registry)
+            )
+            self.batcher = Batcher(
+                self.spool,
+                self._insert_rows,
+                batch_rows=settings.batch_rows,
+                batch_ms=settings.batch_ms,
+                stats=batcher_stats,
+                on_flush=self.metrics.observe_flush,
+            )
+        else:
+            self.spool = self.scale.sink
+            no_spool: Any = NoSpool()  # Metrics reads a spool's gauges; there is none here
+            self.metrics = Metrics(self.stats, batcher_stats, no_spool, lambda: len(self.registry))
+            self.metrics.registry.register(ScaleCollector(self.scale))
+            self.batcher = self.scale.start_writer(
+                self._insert_rows, batcher_stats, self.metrics.observe_flush
+            )
         self.ingest = IngestEndpoint(
+            gate=self.scale.gate(bridge) if self.scale else None,
             lookups=self.lookups,
             spool=self.spool,
             stats=self.stats,
@@ -103,6 +134,7 @@ class Runtime:
             client_ip_header=settings.client_ip_header,
         )
         self._refresher: asyncio.Task[None] | None = None
+        self._publisher: asyncio.Task[None] | None = None
         self.batcher.start()
         log.info(
             "runtime started",
@@ -127,8 +159,23 @@ class Runtime:
 
     def start_background(self) -> None:
         self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
+        if self.scale is not None:
+            self._publisher = asyncio.get_running_loop().create_task(self._publish_forever())
+
+    async def _publish_forever(self) -> None:
+        """Scale mode: keep the registry in Redis equal to ours (for ingest processes)."""
+        assert self.scale is not None and isinstance(self.registry, PublishedRegistry)
+        registry, scale = self.registry, self.scale
+        while True:
+            if registry.changed:
+                try:
+                    await anyio.to_thread.run_sync(registry.publish, scale.sync_redis, scale.keys)
+                except Exception as exc:
+                    log.warning("publishing sites into Redis failed", extra={"error": str(exc)})
+            await asyncio.sleep(PUBLISH_SECONDS)
 
     async def _refresh_forever(self) -> None:
+        next_close = 0.0
         while True:
             await asyncio.sleep(REFRESH_SECONDS)
             try:
@@ -136,12 +183,29 @@ class Runtime:
                 await anyio.to_thread.run_sync(self.salts.prefetch, int(time.time() * 1000))
             except Exception as exc:
                 log.warning("refresh of sites and salts failed", extra={"error": str(exc)})
+            if time.monotonic() >= next_close:
+                next_close = time.monotonic() + CLOSE_SESSIONS_SECONDS
+                try:
+                    await anyio.to_thread.run_sync(self.close_finished_sessions)
+                except Exception as exc:
+                    log.warning("closing finished sessions failed", extra={"error": str(exc)})
+
+    def close_finished_sessions(self) -> None:
+        """Copy the days of sessions that can no longer change into `sessions_closed`."""
+        age = dt.timedelta(hours=self.settings.max_event_age_hours)
+        until = closable_until(dt.datetime.now(dt.UTC), age)
+        closed = close_sessions(self.store, until=until)
+        if closed:
+            log.info("sessions closed", extra={"first": str(closed[0]), "last": str(closed[-1])})
 
     async def stop(self) -> None:
-        if self._refresher is not None:
-            self._refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresher
+        for task in (self._refresher, self._publisher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await anyio.to_thread.run_sync(self.batcher.stop)
         self.spool.close()
+        if self.scale is not None:
+            await self.scale.aclose()
         log.info("runtime stopped", extra={"spool": self.spool.describe()})

@@ -26,6 +26,8 @@ from app.ingest.routes import Receive, Scope, Send
 from app.query.export import export_events
 from app.query.routes import ANALYTICS_ROUTES
 from app.runtime import Runtime
+from app.scale.health import scale_readyz
+from app.scale.live import live_events
 from app.triage.routes import TRIAGE_ROUTES
 
 __all__ = ["BeaconApp", "create_app"]
@@ -125,12 +127,13 @@ def create_app(settings: Settings, *, snippet_path: Path = SNIPPET_PATH) -> Beac
     litestar = Litestar(
         route_handlers=[
             healthz,
-            readyz,
+            scale_readyz if settings.scale else readyz,
             metrics,
             script,
             export_events,
             *ANALYTICS_ROUTES,
             *TRIAGE_ROUTES,
+            *([live_events] if settings.scale else []),
         ],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="Beacon", version="1.0.0", path="/schema"),

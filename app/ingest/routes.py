@@ -7,7 +7,8 @@ Every other path is served by Litestar (`app/server.py` routes this one path her
 
 Outcomes: 202 `{"accepted": n}`; 400 with msgspec's message and JSON path; 401 unknown
 site; 403 origin not allowed; 405; 413 body too large; 415 content type; 503 with
-`Retry-After` when the spool is full or cannot be written. CORS is answered from each
+`Retry-After` when the spool is full or cannot be written; and, with a `Gate` (scale mode:
+rate limits and shared session state in Redis), 429 with `Retry-After`. CORS is answered from each
 site's origin list; a preflight (which has no body, hence no site key) is allowed for an
 origin that any site lists.
 """
@@ -17,17 +18,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
-from app.buffer.spool import Spool, SpoolFull
+from app.buffer.spool import SpoolFull
 from app.ingest.outcomes import Drop, IngestStats, RejectReason
-from app.ingest.pipeline import Lookups, RequestInfo, run_pipeline
-from app.ingest.schema import decode_batch
+from app.ingest.pipeline import Lookups, RequestInfo, Work, run_pipeline
+from app.ingest.schema import Batch, decode_batch
 from app.store.rows import encode_rows
 
-__all__ = ["IngestEndpoint"]
+__all__ = ["Gate", "IngestEndpoint", "Refusal", "Sink"]
 
 log = logging.getLogger("beacon.ingest")
 
@@ -42,20 +43,51 @@ _VARY = (b"vary", b"Origin")
 _encode = msgspec.json.encode
 
 
+class Sink(Protocol):
+    """Where accepted rows go: the spool (embedded) or the Redis Stream (scale mode)."""
+
+    async def append(self, payload: bytes) -> None:
+        """Return once `payload` is durable; raise `SpoolFull` (→ 503) otherwise."""
+        ...
+
+
+class Refusal(msgspec.Struct, frozen=True):
+    """A gate's answer to a request it does not let through."""
+
+    status: int
+    reason: RejectReason
+    message: str
+    retry_after: int
+
+
+class Gate(Protocol):
+    """Admission around the pipeline (scale mode: rate limits, shared session state)."""
+
+    async def admit(self, batch: Batch, request: RequestInfo) -> Refusal | None:
+        """None lets the batch through; called only for a known site."""
+        ...
+
+    def accepted(self, batch: Batch, work: Work) -> None:
+        """The batch's rows are about to be appended (queue follow-up writes here)."""
+        ...
+
+
 class IngestEndpoint:
     def __init__(
         self,
         *,
         lookups: Lookups,
-        spool: Spool,
+        spool: Sink,
         stats: IngestStats,
         max_body_bytes: int,
         country_header: str = "",
         client_ip_header: str = "",
         clock: Callable[[], float] = time.time,
+        gate: Gate | None = None,
     ) -> None:
         self._lookups = lookups
         self._spool = spool
+        self._gate = gate
         self._stats = stats
         self._max_body = max_body_bytes
         self._country_header = country_header.lower().encode("latin-1")
@@ -127,6 +159,14 @@ class IngestEndpoint:
             origin=origin_text,
             country_header=country.decode("latin-1"),
         )
+        if self._gate is not None and self._lookups.sites.get(batch.site) is not None:
+            refusal = await self._gate.admit(batch, request)
+            if refusal is not None:
+                retry = (b"retry-after", str(refusal.retry_after).encode())
+                await self._reject(
+                    send, refusal.reason, refusal.status, refusal.message, cors, [retry]
+                )
+                return
         result = run_pipeline(batch, request, self._lookups, self._stats)
         if isinstance(result, Drop):
             status = _DROP_STATUS.get(result.reason)
@@ -138,9 +178,12 @@ class IngestEndpoint:
                 await self._respond(send, 202, {"accepted": 0}, cors)
             return
         try:
+            if self._gate is not None:
+                self._gate.accepted(batch, result)
             await self._spool.append(encode_rows(result.rows))
         except SpoolFull as exc:
-            await self._reject(send, "spool_full", 503, str(exc), cors, [(b"retry-after", b"5")])
+            reason: RejectReason = getattr(exc, "reason", "spool_full")
+            await self._reject(send, reason, 503, str(exc), cors, [(b"retry-after", b"5")])
             return
         except OSError as exc:
             log.error("spool write failed", extra={"error": str(exc), "site_id": batch.site})

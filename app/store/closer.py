@@ -55,9 +55,7 @@ def closable_until(now: dt.datetime, max_event_age: dt.timedelta) -> dt.date:
 
 def _next_day(store: Store) -> dt.date | None:
     """The first day not closed yet, or None when there are no sessions at all."""
-    closed = store.rows(
-        f"SELECT max(day), count() FROM {store.table('sessions_closed_days')}"
-    )[0]
+    closed = store.rows(f"SELECT max(day), count() FROM {store.table('sessions_closed_days')}")[0]
     if closed[1]:
         day: dt.date = closed[0]
         return day + dt.timedelta(days=1)

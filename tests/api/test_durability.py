@@ -68,7 +68,10 @@ def test_sigkill_under_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
     for thread in threads:
         thread.start()
     try:
-        time.sleep(2.5)
+        # Kill once the load has run a while (a count, not a time: shared machines are slow).
+        deadline = time.monotonic() + 60
+        while len(acknowledged) < 300 and time.monotonic() < deadline:
+            time.sleep(0.05)
         acked_before_kill = len(acknowledged)
         server.kill()
         time.sleep(0.5)
