@@ -1,19 +1,18 @@
 """Issue queries and triage writes over the store (DESIGN §7 issues endpoints).
 
-Owns the SQL of the triage API: the list (counts from the `issues_daily` rollup for whole
-UTC days and from raw events for the partial days at the period's edges, so any period is
-exact), the detail (the same counts; raw `events` for the hourly histogram, the recent
-events, their breadcrumbs and the browser/os/page/release breakdowns, all narrowed by site,
-period, `type = 'error'` and the fingerprint's bloom-filter index), triage state and
-history (versioned rows, see `sql/006_issues.sql`) and the regression evidence that
+Owns the SQL-level composition of the triage API: the list (per-issue counts of the
+period from `app.triage.rollups`, all-time rows of `issues` for lifetimes, titles and
+text search), the detail (the same counts for one issue, the hourly histogram and the
+breakdowns from their rollups, the recent events and their breadcrumbs from raw
+`events`, narrowed to the latest hours that hold them), triage state and history
+(versioned rows, see `sql/006_issues.sql`) and the regression evidence that
 `app.triage.lifecycle` turns into a derived status.
 
 Limits: the list reads every issue of the period before filtering by status or text and
-paging (fine for thousands of issues; `beacon bench triage` says how long); titles are
-made for the page shown only, except when searching with `q`; users are Beacon's
-daily-rotating visitor ids, so an issue's users over several days may count a person once
-per day. State writes are serialized per process; two API processes changing the same
-issue at the same moment may lose one change (the last version wins).
+paging (fine for thousands of issues; `beacon bench triage` says how long); users are
+Beacon's daily-rotating visitor ids counted per day (see `app.triage.rollups`). State
+writes are serialized per process; two API processes changing the same issue at the
+same moment may lose one change (the last version wins).
 """
 
 from __future__ import annotations
@@ -23,6 +22,8 @@ import json
 import re
 import threading
 import time
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -38,6 +39,17 @@ from app.triage.lifecycle import (
     ReleaseSeen,
     apply_action,
     evaluate,
+)
+from app.triage.rollups import (
+    Counts,
+    IssueRow,
+    aware,
+    hourly,
+    issue_period,
+    issue_rows,
+    issue_times,
+    period_counts,
+    utc,
 )
 from app.triage.sourcemaps import deminify, file_key, load_maps
 from app.triage.stack import parse_stack
@@ -60,6 +72,8 @@ RECENT_EVENTS = 10
 BREADCRUMBS = 10
 BREADCRUMB_TYPES = ("pageview", "click", "submit")
 _write_lock = threading.Lock()
+TS = "DateTime64(3, 'UTC')"
+_utc, _aware = utc, aware
 
 
 class IssueNotFound(LookupError):
@@ -77,21 +91,13 @@ class IssueQuery(msgspec.Struct, frozen=True, kw_only=True):
     offset: int = 0
 
 
-def _utc(moment: dt.datetime) -> dt.datetime:
-    """Bound parameter form of an instant (naive UTC, what the driver sends)."""
-    return moment.astimezone(dt.UTC).replace(tzinfo=None)
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
-
-
 def _iso(moment: dt.datetime | None) -> str | None:
     if moment is None:
         return None
     return _aware(moment).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+@lru_cache(maxsize=16384)
 def _title(sample: tuple[Any, ...]) -> str:
     kind, type_, message, _culprit, file, req_url, status, method = sample
     return fingerprint_error(
@@ -143,52 +149,81 @@ def _states(
     return states
 
 
-def _release_order(store: Store, site: str) -> ReleaseOrder:
-    rows = store.rows(
-        f"SELECT release, min(first_seen) FROM {store.table('issues_daily')} "
-        "WHERE site_id = {site:String} AND release != '' GROUP BY release",
-        {"site": site},
-    )
-    return ReleaseOrder({release: _aware(first) for release, first in rows})
+class _ReleaseFirstSeen(Mapping[str, dt.datetime]):
+    """When the site first sent an error from each release, read on first use only:
+    `ReleaseOrder` needs it just for releases that do not read as versions."""
+
+    def __init__(self, store: Store, site: str) -> None:
+        self._store, self._site = store, site
+        self._loaded: dict[str, dt.datetime] | None = None
+
+    def _load(self) -> dict[str, dt.datetime]:
+        if self._loaded is None:
+            rows = self._store.rows(
+                f"SELECT release, min(first_seen) FROM {self._store.table('issues_daily')} "
+                "WHERE site_id = {site:String} AND release != '' GROUP BY release",
+                {"site": self._site},
+            )
+            self._loaded = {release: _aware(first) for release, first in rows}
+        return self._loaded
+
+    def __getitem__(self, release: str) -> dt.datetime:
+        return self._load()[release]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
 
 
 def _seen_after(
     store: Store, site: str, since: dict[str, dt.datetime]
 ) -> dict[str, list[ReleaseSeen]]:
-    """Per issue and release: events after the issue's own reference moment. Whole days
-    after it come from the rollup, the reference day itself from raw events."""
+    """Per issue and release: events after the issue's own reference moment. The daily
+    rollup answers for every day whose events all fall after it; raw events only for the
+    reference day of the issues that had events on both sides of the moment that day."""
     if not since:
         return {}
     fingerprints = sorted(since)
     times = [_utc(since[fp]) for fp in fingerprints]
-    params: dict[str, Any] = {
-        "site": site,
-        "fps": fingerprints,
-        "times": times,
-        "days": sorted({t.date() for t in times}),
-    }
+    params: dict[str, Any] = {"site": site, "fps": fingerprints, "times": times}
     reference = (
-        "transform(fingerprint, {fps:Array(String)}, {times:Array(DateTime64(3, 'UTC'))}, "
+        f"transform(fingerprint, {{fps:Array(String)}}, {{times:Array({TS})}}, "
         "toDateTime64('2200-01-01 00:00:00', 3, 'UTC'))"
     )
-    later_days = store.rows(
-        "SELECT fingerprint, toString(release), min(first_seen), sum(events) "
+    # Per (issue, release): the reference day on its own, the later days summed.
+    rows = store.rows(
+        "SELECT fingerprint, toString(release), same_day, sum(events), min(first_seen), "
+        "any(ref) FROM (SELECT fingerprint, release, events, first_seen, last_seen, "
+        f"{reference} AS ref, day = toDate(ref) AS same_day "
         f"FROM {store.table('issues_daily')} "
         "WHERE site_id = {site:String} AND fingerprint IN {fps:Array(String)} "
-        f"AND day > toDate({reference}) GROUP BY fingerprint, release",
+        "AND day >= toDate(ref)) GROUP BY fingerprint, release, same_day "
+        "HAVING max(last_seen) > any(ref)",
         params,
     )
-    same_day = store.rows(
-        "SELECT fingerprint, toString(release), min(ts), count() "
-        f"FROM {store.table('events')} "
-        "WHERE site_id = {site:String} AND toDate(ts) IN {days:Array(Date)} "
-        "AND type = 'error' AND fingerprint IN {fps:Array(String)} "
-        f"AND toDate(ts) = toDate({reference}) AND ts > {reference} "
-        "GROUP BY fingerprint, release",
-        params,
-    )
+    # On its reference day an issue may have events on both sides of the moment: those
+    # days are counted from raw events.
+    straddling = {fp for fp, _rel, same_day, _n, first, ref in rows if same_day and first <= ref}
+    found: list[tuple[str, str, Any, int]] = [
+        (fp, release, first, events)
+        for fp, release, _same_day, events, first, _ref in rows
+        if fp not in straddling or not _same_day
+    ]
+    if straddling:
+        days = sorted({since[fp].astimezone(dt.UTC).date() for fp in straddling})
+        found += store.rows(
+            "SELECT fingerprint, toString(release), min(ts), count() "
+            f"FROM {store.table('events')} PREWHERE site_id = {{site:String}} "
+            "AND toDate(ts) IN {days:Array(Date)} AND type = 'error' "
+            "WHERE fingerprint IN {straddling:Array(String)} "
+            f"AND toDate(ts) = toDate({reference}) AND ts > {reference} "
+            "GROUP BY fingerprint, release",
+            {**params, "days": days, "straddling": sorted(straddling)},
+        )
     merged: dict[tuple[str, str], tuple[dt.datetime, int]] = {}
-    for fingerprint, release, first_ts, count in [*later_days, *same_day]:
+    for fingerprint, release, first_ts, count in found:
         key = (fingerprint, release)
         first = _aware(first_ts)
         if key in merged:
@@ -210,11 +245,7 @@ def _effective(store: Store, site: str, states: dict[str, IssueState]) -> dict[s
         elif state.status == "ignored" and state.ignore_until_count:
             since[fingerprint] = state.ignored_at
     seen = _seen_after(store, site, since)
-    order = (
-        _release_order(store, site)
-        if any(s.status == "resolved" for s in states.values())
-        else ReleaseOrder({})
-    )
+    order = ReleaseOrder(_ReleaseFirstSeen(store, site))
     return {fp: evaluate(state, seen.get(fp, []), order) for fp, state in states.items()}
 
 
@@ -237,179 +268,76 @@ def _state_json(state: IssueState, effective: Effective) -> dict[str, Any]:
 # -- list ----------------------------------------------------------------------------
 
 
-def _day_ceil(moment: dt.datetime) -> dt.datetime:
-    floor = _day_floor(moment)
-    return floor if floor == _aware(moment) else floor + dt.timedelta(days=1)
-
-
-def _day_floor(moment: dt.datetime) -> dt.datetime:
-    return _aware(moment).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def _period_aggregates(
-    store: Store,
-    site: str,
-    start: dt.datetime,
-    end: dt.datetime,
-    fingerprint: str | None = None,
-) -> list[tuple[Any, ...]]:
-    """(fingerprint, events, users, sessions) per issue with events in [start, end):
-    whole UTC days from the rollup, the partial days at the edges from raw events."""
-    first_day, last_day = _day_ceil(start), _day_floor(end)
-    params: dict[str, Any] = {"site": site}
-    only = ""
-    if fingerprint is not None:
-        only = " AND fingerprint = {fp:String}"
-        params["fp"] = fingerprint
-    parts = []
-    if first_day < last_day:
-        params.update(d0=first_day.date(), d1=last_day.date())
-        parts.append(
-            "SELECT fingerprint, events, users, sessions "
-            f"FROM {store.table('issues_daily')} WHERE site_id = {{site:String}}{only} "
-            "AND day >= {d0:Date} AND day < {d1:Date}"
-        )
-        edges = [(start, first_day), (last_day, end)]
-    else:
-        edges = [(start, end)]
-    ranges = []
-    for index, (lo, hi) in enumerate(edges):
-        if lo < hi:
-            params[f"lo{index}"], params[f"hi{index}"] = _utc(lo), _utc(hi)
-            lo_param = f"{{lo{index}:DateTime64(3, 'UTC')}}"
-            hi_param = f"{{hi{index}:DateTime64(3, 'UTC')}}"
-            ranges.append(f"(ts >= {lo_param} AND ts < {hi_param})")
-    if ranges:
-        parts.append(
-            "SELECT fingerprint, count() AS events, uniqState(visitor_id) AS users, "
-            "uniqState(cityHash64(sid, session_seq)) AS sessions "
-            f"FROM {store.table('events')} WHERE site_id = {{site:String}}{only} "
-            f"AND type = 'error' AND fingerprint != '' AND ({' OR '.join(ranges)}) "
-            "GROUP BY fingerprint"
-        )
-    return store.rows(
-        "SELECT fingerprint, sum(events), uniqMerge(users), uniqMerge(sessions) FROM ("
-        + " UNION ALL ".join(parts)
-        + ") GROUP BY fingerprint",
-        params,
-    )
-
-
-def _lifetimes(store: Store, site: str, fingerprints: list[str]) -> dict[str, tuple[Any, ...]]:
-    """fingerprint -> (first_seen, last_seen, first_release, last_release), all time."""
-    if not fingerprints:
-        return {}
-    rows = store.rows(
-        "SELECT fingerprint, min(first_seen), max(last_seen), argMin(release, first_seen), "
-        f"argMax(release, last_seen) FROM {store.table('issues_daily')} "
-        "WHERE site_id = {site:String} AND fingerprint IN {fps:Array(String)} "
-        "GROUP BY fingerprint",
-        {"site": site, "fps": fingerprints},
-    )
-    return {row[0]: row[1:] for row in rows}
-
-
-def _samples(store: Store, site: str, fingerprints: list[str]) -> dict[str, tuple[Any, ...]]:
-    """fingerprint -> a recent event's (kind, type, message, culprit, file, req_url,
-    status, method)."""
-    if not fingerprints:
-        return {}
-    rows = store.rows(
-        f"SELECT fingerprint, anyLast(sample) FROM {store.table('issues_daily')} "
-        "WHERE site_id = {site:String} AND fingerprint IN {fps:Array(String)} "
-        "GROUP BY fingerprint",
-        {"site": site, "fps": fingerprints},
-    )
-    return {fingerprint: sample for fingerprint, sample in rows}
-
-
-def _summary(
-    counts: tuple[Any, ...],
-    lifetime: tuple[Any, ...],
-    state: IssueState,
-    effective: Effective,
+def _describe(
+    row: IssueRow, counts: Counts, state: IssueState, effective: Effective
 ) -> dict[str, Any]:
-    fingerprint, events, users, sessions = counts
-    first, last, first_rel, last_rel = lifetime
+    kind, type_, message, culprit = row.sample[:4]
     return {
-        "issue_id": fingerprint,
-        **_state_json(state, effective),
-        "events": events,
-        "users": users,
-        "sessions": sessions,
-        "first_seen": _iso(first),
-        "last_seen": _iso(last),
-        "first_release": first_rel or None,
-        "last_release": last_rel or None,
-    }
-
-
-def _describe(summary: dict[str, Any], sample: tuple[Any, ...] | None) -> dict[str, Any]:
-    kind, type_, message, culprit = sample[:4] if sample else ("", "", "", "")
-    return {
-        "issue_id": summary["issue_id"],
-        "title": _title(sample) if sample else "",
+        "issue_id": row.fingerprint,
+        "title": _title(row.sample),
         "type": type_,
         "message": message,
         "culprit": culprit,
         "error_kind": kind,
-        **{k: v for k, v in summary.items() if k != "issue_id"},
+        **_state_json(state, effective),
+        "events": counts.events,
+        "users": counts.users,
+        "sessions": counts.sessions,
+        "first_seen": _iso(row.first_seen),
+        "last_seen": _iso(row.last_seen),
+        "first_release": row.first_release or None,
+        "last_release": row.last_release or None,
     }
 
 
-def _matches(fingerprint: str, sample: tuple[Any, ...] | None, needle: str) -> bool:
-    parts = [fingerprint]
-    if sample:
-        parts += [_title(sample), str(sample[1]), str(sample[2]), str(sample[3])]
-    return needle.lower() in " ".join(parts).lower()
+def _matches(row: IssueRow, needle: str) -> bool:
+    sample = row.sample
+    text = " ".join((row.fingerprint, _title(sample), sample[1], sample[2], sample[3]))
+    return needle.lower() in text.lower()
 
 
-_SORT_INDEX = {"events": 1, "users": 2, "sessions": 3, "first_seen": 4, "last_seen": 5}
+def _sort_key(sort: str, times: dict[str, tuple[int, int]]) -> Any:
+    match sort:
+        case "events" | "users" | "sessions":
+            return lambda item: (getattr(item[1], sort), item[0])
+        case "first_seen":
+            return lambda item: (times[item[0]][0], item[0])
+        case _:
+            return lambda item: (times[item[0]][1], item[0])
 
 
 def list_issues(store: Store, query: IssueQuery) -> dict[str, Any]:
     """Issues with events in the period. Counts come first, then the triage state, so a
-    status accounts for every event counted; titles are read for the page shown only
-    (or for every candidate when searching)."""
-    counts = _period_aggregates(store, query.site, query.start, query.end)
-    fingerprints = [row[0] for row in counts]
-    lifetimes = _lifetimes(store, query.site, fingerprints)
+    status accounts for every event counted. Titles are read for the page shown only,
+    or for every candidate when searching."""
+    counts = period_counts(store, query.site, query.start, query.end)
+    times = issue_times(store, query.site)
+    records = [(fp, c) for fp, c in counts.items() if fp in times]
     states = _states(store, query.site)
-    relevant = {fp: states.get(fp, IssueState()) for fp in fingerprints}
+    relevant = {fp: states.get(fp, IssueState()) for fp, _ in records}
     effective = _effective(
         store, query.site, {fp: s for fp, s in relevant.items() if s.status != "unresolved"}
     )
-    # (fingerprint, events, users, sessions, first_seen, last_seen): raw values to filter
-    # and sort on; only the page shown is formatted.
-    records = [
-        (fp, events, users, sessions, *lifetimes[fp][:2])
-        for fp, events, users, sessions in counts
-        if fp in lifetimes
-    ]
-    status_of = {
-        fp: effective[fp].status if fp in effective else relevant[fp].status for fp in fingerprints
-    }
+
+    def status_of(fp: str) -> str:
+        return effective[fp].status if fp in effective else relevant[fp].status
+
     if "all" not in query.statuses:
-        records = [r for r in records if status_of[r[0]] in query.statuses]
-    samples: dict[str, tuple[Any, ...]] = {}
+        records = [r for r in records if status_of(r[0]) in query.statuses]
+    rows: dict[str, IssueRow] = {}
     if query.q:
-        samples = _samples(store, query.site, [r[0] for r in records])
-        records = [r for r in records if _matches(r[0], samples.get(r[0]), query.q)]
-    index = _SORT_INDEX[query.sort]
-    records.sort(key=lambda r: (r[index], r[0]), reverse=True)
+        rows = {row.fingerprint: row for row in issue_rows(store, query.site)}
+        records = [r for r in records if r[0] in rows and _matches(rows[r[0]], query.q)]
+    records.sort(key=_sort_key(query.sort, times), reverse=True)
     page = records[query.offset : query.offset + query.limit]
     if not query.q:
-        samples = _samples(store, query.site, [r[0] for r in page])
+        rows = {row.fingerprint: row for row in issue_rows(store, query.site, [r[0] for r in page])}
     issues = []
-    for fp, events, users, sessions, *_ in page:
+    for fp, issue_counts in page:
         state = relevant[fp]
-        summary = _summary(
-            (fp, events, users, sessions),
-            lifetimes[fp],
-            state,
-            effective.get(fp, Effective(state.status)),
+        issues.append(
+            _describe(rows[fp], issue_counts, state, effective.get(fp, Effective(state.status)))
         )
-        issues.append(_describe(summary, samples.get(fp)))
     return {
         "site": query.site,
         "from": _iso(query.start),
@@ -420,33 +348,6 @@ def list_issues(store: Store, query: IssueQuery) -> dict[str, Any]:
 
 
 # -- detail --------------------------------------------------------------------------
-
-
-_BREAKDOWNS = ("browser", "os", "path", "release")
-
-
-def _breakdowns(
-    store: Store, site: str, fingerprint: str, query: IssueQuery
-) -> dict[str, list[dict[str, Any]]]:
-    """Events and users by browser, os, page and release: one scan, grouping sets."""
-    rows = store.rows(
-        "SELECT toString(browser), toString(os), path, toString(release), "
-        "grouping(browser, os, path, release) AS g, count(), uniq(visitor_id) "
-        f"FROM {store.table('events')} "
-        "WHERE site_id = {site:String} AND type = 'error' AND fingerprint = {fp:String} "
-        "AND ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')} "
-        "GROUP BY GROUPING SETS ((browser), (os), (path), (release))",
-        {"site": site, "fp": fingerprint, "start": _utc(query.start), "end": _utc(query.end)},
-    )
-    out: dict[str, list[dict[str, Any]]] = {name: [] for name in _BREAKDOWNS}
-    # grouping() sets bit (3 - i) when column i is NOT grouped: the grouped one is the 0 bit.
-    bit_of = {0b0111: 0, 0b1011: 1, 0b1101: 2, 0b1110: 3}
-    for *values, g, events, users in rows:
-        column = bit_of[g]
-        out[_BREAKDOWNS[column]].append({"value": values[column], "events": events, "users": users})
-    for name in _BREAKDOWNS:
-        out[name] = sorted(out[name], key=lambda b: (-b["events"], b["value"]))[:20]
-    return out
 
 
 _RECENT_COLUMNS = (
@@ -474,54 +375,68 @@ _RECENT_COLUMNS = (
     "req_url",
     "status",
 )
+_LOW_CARDINALITY = frozenset(
+    [
+        "release",
+        "error_kind",
+        "error_type",
+        "browser",
+        "browser_version",
+        "os",
+        "device",
+        "country",
+        "method",
+    ]
+)
+
+
+def _recent_since(histogram: list[tuple[dt.datetime, int]], start: dt.datetime) -> dt.datetime:
+    """The start of the latest hours that hold `RECENT_EVENTS` events (or `start`)."""
+    seen = 0
+    for hour, events in reversed(histogram):
+        seen += events
+        if seen >= RECENT_EVENTS:
+            return max(hour, _aware(start))
+    return _aware(start)
 
 
 def _recent_events(
-    store: Store, site: str, fingerprint: str, query: IssueQuery
+    store: Store,
+    site: str,
+    fingerprint: str,
+    start: dt.datetime,
+    end: dt.datetime,
 ) -> list[dict[str, Any]]:
-    columns = ", ".join(
-        f"toString({c})"
-        if c
-        in (
-            "release",
-            "error_kind",
-            "error_type",
-            "browser",
-            "browser_version",
-            "os",
-            "device",
-            "country",
-            "method",
-        )
-        else c
-        for c in _RECENT_COLUMNS
-    )
+    columns = ", ".join(f"toString({c})" if c in _LOW_CARDINALITY else c for c in _RECENT_COLUMNS)
     rows = store.rows(
         f"SELECT {columns} FROM {store.table('events')} "
-        "WHERE site_id = {site:String} AND type = 'error' AND fingerprint = {fp:String} "
-        "AND ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')} "
+        f"PREWHERE site_id = {{site:String}} AND type = 'error' "
+        f"AND ts >= {{start:{TS}}} AND ts < {{end:{TS}}} "
+        "WHERE fingerprint = {fp:String} "
         f"ORDER BY ts DESC LIMIT {RECENT_EVENTS}",
-        {"site": site, "fp": fingerprint, "start": _utc(query.start), "end": _utc(query.end)},
+        {"site": site, "fp": fingerprint, "start": _utc(start), "end": _utc(end)},
     )
     events = [dict(zip(_RECENT_COLUMNS, row, strict=True)) for row in rows]
     if not events:
         return []
-    # Breadcrumbs: the page views and interactions before each error in its session.
-    sids = sorted({e["sid"] for e in events})
-    earliest = min(_aware(e["ts"]) for e in events) - dt.timedelta(days=1)
+    # Breadcrumbs: the page views and interactions before each error in its session (up
+    # to a day before), found by the sessions' visitors (in the table's sort key).
+    earliest = min(_aware(e["ts"]) for e in events)
     latest = max(_aware(e["ts"]) for e in events)
+    session_start = earliest - dt.timedelta(days=1)
     crumbs = store.rows(
         "SELECT sid, session_seq, ts, toString(type), path, target, text, title "
         f"FROM {store.table('events')} "
-        "WHERE site_id = {site:String} AND sid IN {sids:Array(String)} "
-        "AND type IN {types:Array(String)} "
-        "AND ts >= {start:DateTime64(3, 'UTC')} AND ts <= {end:DateTime64(3, 'UTC')} "
-        "ORDER BY ts",
+        "PREWHERE site_id = {site:String} AND type IN {types:Array(String)} "
+        f"AND ts >= {{start:{TS}}} AND ts <= {{end:{TS}}} "
+        "AND visitor_id IN {visitors:Array(UInt64)} "
+        "WHERE sid IN {sids:Array(String)} ORDER BY ts",
         {
             "site": site,
-            "sids": sids,
+            "sids": sorted({e["sid"] for e in events}),
+            "visitors": sorted({e["visitor_id"] for e in events}),
             "types": list(BREADCRUMB_TYPES),
-            "start": _utc(earliest),
+            "start": _utc(session_start),
             "end": _utc(latest),
         },
     )
@@ -546,20 +461,6 @@ def _recent_events(
     return events
 
 
-def _histogram(
-    store: Store, site: str, fingerprint: str, query: IssueQuery
-) -> list[dict[str, Any]]:
-    rows = store.rows(
-        "SELECT toStartOfHour(ts) AS hour, count() "
-        f"FROM {store.table('events')} "
-        "WHERE site_id = {site:String} AND type = 'error' AND fingerprint = {fp:String} "
-        "AND ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')} "
-        "GROUP BY hour ORDER BY hour",
-        {"site": site, "fp": fingerprint, "start": _utc(query.start), "end": _utc(query.end)},
-    )
-    return [{"hour": _iso(hour), "events": events} for hour, events in rows]
-
-
 def _history(store: Store, site: str, fingerprint: str) -> list[dict[str, Any]]:
     rows = store.rows(
         f"SELECT at, toString(action), actor, detail FROM {store.table('issue_history')} "
@@ -572,54 +473,63 @@ def _history(store: Store, site: str, fingerprint: str) -> list[dict[str, Any]]:
     ]
 
 
-def _exists(store: Store, site: str, fingerprint: str) -> bool:
-    rows = store.rows(
-        f"SELECT count() FROM {store.table('issues_daily')} "
-        "WHERE site_id = {site:String} AND fingerprint = {fp:String}",
-        {"site": site, "fp": fingerprint},
+def _stack(store: Store, site: str, latest: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if not latest or not latest["stack"]:
+        return []
+    parsed = parse_stack(latest["stack"])
+    maps = load_maps(
+        store,
+        site,
+        latest["release"],
+        [file_key(f.abs_path) for f in parsed if f.abs_path and not f.native],
     )
-    return bool(rows and rows[0][0])
+    return [msgspec.to_builtins(frame) for frame in deminify(parsed, maps)]
 
 
 def issue_detail(store: Store, query: IssueQuery, fingerprint: str) -> dict[str, Any]:
-    if not ISSUE_ID.match(fingerprint) or not _exists(store, query.site, fingerprint):
+    found = issue_rows(store, query.site, [fingerprint]) if ISSUE_ID.match(fingerprint) else []
+    if not found:
         raise IssueNotFound(fingerprint)
     # Counts first, state after: the status then accounts for every event counted.
-    rows = _period_aggregates(store, query.site, query.start, query.end, fingerprint)
-    lifetime = _lifetimes(store, query.site, [fingerprint])[fingerprint]
-    sample = _samples(store, query.site, [fingerprint]).get(fingerprint)
+    counts, breakdowns = issue_period(store, query.site, fingerprint, query.start, query.end)
     state = _states(store, query.site, [fingerprint]).get(fingerprint, IssueState())
     effective = _effective(store, query.site, {fingerprint: state})[fingerprint]
-    counts = rows[0] if rows else (fingerprint, 0, 0, 0)
-    summary = _describe(_summary(counts, lifetime, state, effective), sample)
-    recent = _recent_events(store, query.site, fingerprint, query)
-    latest = recent[0] if recent else None
-    frames: list[dict[str, Any]] = []
-    if latest and latest["stack"]:
-        parsed = parse_stack(latest["stack"])
-        maps = load_maps(
-            store,
-            query.site,
-            latest["release"],
-            [file_key(f.abs_path) for f in parsed if f.abs_path and not f.native],
+    summary = _describe(found[0], counts, state, effective)
+    histogram = hourly(store, query.site, fingerprint, query.start, query.end)
+    recent = (
+        _recent_events(
+            store, query.site, fingerprint, _recent_since(histogram, query.start), query.end
         )
-        frames = [msgspec.to_builtins(frame) for frame in deminify(parsed, maps)]
-    breakdowns = _breakdowns(store, query.site, fingerprint, query)
+        if histogram
+        else []
+    )
+    frames = _stack(store, query.site, recent[0] if recent else None)
     culprit_frame = next((f for f in frames if f["in_app"]), frames[0] if frames else None)
+
+    def top(name: str) -> list[dict[str, Any]]:
+        return [
+            {"value": value, "events": events, "users": users}
+            for value, events, users in breakdowns[name][:20]
+        ]
+
     return {
         **summary,
         "from": _iso(query.start),
         "to": _iso(query.end),
         "culprit_frame": culprit_frame,
         "stack": frames,
-        "browsers": breakdowns["browser"],
-        "os": breakdowns["os"],
-        "pages": breakdowns["path"],
-        "releases": breakdowns["release"],
-        "histogram": _histogram(store, query.site, fingerprint, query),
+        "browsers": top("browser"),
+        "os": top("os"),
+        "pages": top("path"),
+        "releases": top("release"),
+        "histogram": [{"hour": _iso(hour), "events": events} for hour, events in histogram],
         "recent_events": recent,
         "history": _history(store, query.site, fingerprint),
     }
+
+
+def _exists(store: Store, site: str, fingerprint: str) -> bool:
+    return bool(ISSUE_ID.match(fingerprint) and issue_rows(store, site, [fingerprint]))
 
 
 # -- changes -------------------------------------------------------------------------

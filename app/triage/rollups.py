@@ -1,0 +1,410 @@
+"""Reads of the issue rollups (sql/006, sql/007) that keep the list and detail off raw events.
+
+Owns: per-issue counts over a period (`period_counts`), the issue rows (lifetime, release
+and latest sample: `issue_rows`), the hourly histogram (`hourly`) and the breakdowns by
+browser, os, page and release (`facets`). Every period is exact: whole UTC days (or
+hours) come from a rollup, the partial days (hours) at the period's edges from raw
+events, narrowed by site, the time range, `type = 'error'` and the fingerprint.
+
+Users and sessions are counted per UTC day and summed over the period's days. Visitor
+ids rotate every UTC day (app/ingest/visitor.py), so a person is a new visitor each day
+anyway and the sum equals the distinct count over the period, except for a session that
+errs on both sides of midnight (it keeps its visitor id and counts on both days).
+
+Closed days (before today, UTC) of the whole list are cached per process as plain numbers
+(`_closed_days`): merging thousands of per-day `uniq` states costs hundreds of
+milliseconds, the cached numbers a few. Each read checks every cached day against the
+rollup's event total for that day, so an event that arrives late for a closed day
+refreshes that day on the next read. Limits: a cold process pays the merge once per day
+(`beacon bench triage` reports the first call separately); at most `CACHED_DAYS` days
+are kept, least recently used first out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import msgspec
+
+from app.store.client import Store
+
+__all__ = [
+    "CACHED_DAYS",
+    "Counts",
+    "IssueRow",
+    "clear_cache",
+    "hourly",
+    "issue_period",
+    "issue_rows",
+    "issue_times",
+    "period_counts",
+]
+
+CACHED_DAYS = 1024
+CACHED_SUMS = 32
+FACETS = ("browser", "os", "path", "release")
+
+TS = "DateTime64(3, 'UTC')"
+
+
+class Counts(msgspec.Struct):
+    """One issue's events, users and sessions in a period (users and sessions per day,
+    summed: see the module docstring)."""
+
+    events: int = 0
+    users: int = 0
+    sessions: int = 0
+
+    def add(self, events: int, users: int, sessions: int) -> None:
+        self.events += events
+        self.users += users
+        self.sessions += sessions
+
+
+class IssueRow(msgspec.Struct, frozen=True):
+    """An issue's all-time row of `issues`: sightings and the latest event's fields."""
+
+    fingerprint: str
+    events: int
+    first_seen: dt.datetime
+    first_release: str
+    last_seen: dt.datetime
+    last_release: str
+    # (kind, type, message, culprit, file, req_url, status, method) of the latest event
+    sample: tuple[str, str, str, str, str, str, int, str]
+
+
+def utc(moment: dt.datetime) -> dt.datetime:
+    """Bound parameter form of an instant (naive UTC, what the driver sends)."""
+    return moment.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def aware(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def _floor(moment: dt.datetime, unit: dt.timedelta) -> dt.datetime:
+    moment = aware(moment)
+    if unit == dt.timedelta(hours=1):
+        return moment.replace(minute=0, second=0, microsecond=0)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _ceil(moment: dt.datetime, unit: dt.timedelta) -> dt.datetime:
+    floor = _floor(moment, unit)
+    return floor if floor == aware(moment) else floor + unit
+
+
+def split_period(
+    start: dt.datetime, end: dt.datetime, unit: dt.timedelta
+) -> tuple[dt.datetime, dt.datetime, list[tuple[dt.datetime, dt.datetime]]]:
+    """(first whole unit, end of the last whole unit, partial ranges at the edges)."""
+    first, last = _ceil(start, unit), _floor(end, unit)
+    if first < last:
+        edges = [(start, first), (last, end)]
+    else:
+        first = last = _ceil(start, unit)
+        edges = [(start, end)]
+    return first, last, [(lo, hi) for lo, hi in edges if aware(lo) < aware(hi)]
+
+
+def _edge_filter(
+    edges: list[tuple[dt.datetime, dt.datetime]], params: dict[str, Any]
+) -> str | None:
+    """A `ts` condition covering the edge ranges (bound into `params`), None when none."""
+    ranges = []
+    for index, (lo, hi) in enumerate(edges):
+        params[f"lo{index}"], params[f"hi{index}"] = utc(lo), utc(hi)
+        ranges.append(f"(ts >= {{lo{index}:{TS}}} AND ts < {{hi{index}:{TS}}})")
+    return f"({' OR '.join(ranges)})" if ranges else None
+
+
+# -- counts ----------------------------------------------------------------------------
+
+_DayKey = tuple[str, str, dt.date]  # (store, site, day)
+_SumKey = tuple[str, str, tuple[tuple[dt.date, int], ...]]  # (store, site, days and totals)
+_closed_days: OrderedDict[_DayKey, tuple[int, dict[str, tuple[int, int, int]]]] = OrderedDict()
+_closed_sums: OrderedDict[_SumKey, dict[str, tuple[int, int, int]]] = OrderedDict()
+_closed_lock = threading.Lock()
+
+
+def clear_cache() -> None:
+    """Forget every cached day (benchmarks measure a cold process with it)."""
+    with _closed_lock:
+        _closed_days.clear()
+        _closed_sums.clear()
+
+
+def _store_key(store: Store) -> str:
+    return f"{store.description}/{store.db}"
+
+
+def _day_rows(
+    store: Store, site: str, days: list[dt.date]
+) -> dict[dt.date, dict[str, tuple[int, int, int]]]:
+    rows = store.rows(
+        "SELECT day, fingerprint, sum(events), uniqMerge(users), uniqMerge(sessions) "
+        f"FROM {store.table('issues_daily')} "
+        "WHERE site_id = {site:String} AND day IN {days:Array(Date)} "
+        "GROUP BY day, fingerprint",
+        {"site": site, "days": days},
+    )
+    out: dict[dt.date, dict[str, tuple[int, int, int]]] = {day: {} for day in days}
+    for day, fingerprint, events, users, sessions in rows:
+        out[day][fingerprint] = (events, users, sessions)
+    return out
+
+
+def _whole_days(
+    store: Store, site: str, first: dt.date, last: dt.date, today: dt.date
+) -> list[dict[str, tuple[int, int, int]]]:
+    """Per-issue counts of the days in [first, last) that have errors: the closed days
+    summed into one mapping (cached), then each open day (today, or later)."""
+    totals = store.rows(
+        f"SELECT day, sum(events) FROM {store.table('issues_daily')} "
+        "WHERE site_id = {site:String} AND day >= {d0:Date} AND day < {d1:Date} GROUP BY day",
+        {"site": site, "d0": first, "d1": last},
+    )
+    closed = tuple(sorted((day, total) for day, total in totals if day < today))
+    open_days = sorted(day for day, _total in totals if day >= today)
+    found = [_closed_sum(store, site, closed)] if closed else []
+    if open_days:
+        found += _day_rows(store, site, open_days).values()
+    return found
+
+
+def _closed_sum(
+    store: Store, site: str, closed: tuple[tuple[dt.date, int], ...]
+) -> dict[str, tuple[int, int, int]]:
+    """Counts per issue summed over closed days, given as (day, rollup events total)."""
+    key = (_store_key(store), site, closed)
+    with _closed_lock:
+        summed = _closed_sums.get(key)
+        if summed is not None:
+            _closed_sums.move_to_end(key)
+            return summed
+        days: dict[dt.date, dict[str, tuple[int, int, int]]] = {}
+        missing = []
+        for day, total in closed:
+            cached = _closed_days.get((key[0], site, day))
+            if cached is not None and cached[0] == total:
+                _closed_days.move_to_end((key[0], site, day))
+                days[day] = cached[1]
+            else:
+                missing.append(day)
+    fetched = _day_rows(store, site, missing) if missing else {}
+    days.update(fetched)
+    combined: dict[str, tuple[int, int, int]] = {}
+    for per_issue in days.values():
+        for fp, (events, users, sessions) in per_issue.items():
+            had = combined.get(fp)
+            combined[fp] = (
+                (events, users, sessions)
+                if had is None
+                else (had[0] + events, had[1] + users, had[2] + sessions)
+            )
+    with _closed_lock:
+        consistent = True
+        for day, total in closed:
+            if day in fetched:
+                # Cached under the total of what was read: events that arrived after the
+                # check make the next check miss and read the day again.
+                read = sum(counts[0] for counts in fetched[day].values())
+                _closed_days[(key[0], site, day)] = (read, fetched[day])
+                consistent = consistent and read == total
+        if consistent:
+            _closed_sums[key] = combined
+        while len(_closed_days) > CACHED_DAYS:
+            _closed_days.popitem(last=False)
+        while len(_closed_sums) > CACHED_SUMS:
+            _closed_sums.popitem(last=False)
+    return combined
+
+
+def period_counts(
+    store: Store,
+    site: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    fingerprint: str | None = None,
+    *,
+    today: dt.date | None = None,
+) -> dict[str, Counts]:
+    """Counts per issue with errors in [start, end); one issue with `fingerprint`."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    first, last, edges = split_period(start, end, dt.timedelta(days=1))
+    out: dict[str, Counts] = {}
+    if first < last:
+        if fingerprint is None:
+            for per_issue in _whole_days(store, site, first.date(), last.date(), today):
+                for fp, (events, users, sessions) in per_issue.items():
+                    counts = out.get(fp)
+                    if counts is None:
+                        out[fp] = Counts(events, users, sessions)
+                    else:
+                        counts.add(events, users, sessions)
+        else:
+            rows = store.rows(
+                "SELECT sum(events), uniqMerge(users), uniqMerge(sessions) "
+                f"FROM {store.table('issues_daily')} WHERE site_id = {{site:String}} "
+                "AND fingerprint = {fp:String} AND day >= {d0:Date} AND day < {d1:Date} "
+                "GROUP BY day",
+                {"site": site, "fp": fingerprint, "d0": first.date(), "d1": last.date()},
+            )
+            for events, users, sessions in rows:
+                out.setdefault(fingerprint, Counts()).add(events, users, sessions)
+    params: dict[str, Any] = {"site": site}
+    ranges = _edge_filter(edges, params)
+    if ranges is not None:
+        only = "fingerprint != ''"
+        if fingerprint is not None:
+            only = "fingerprint = {fp:String}"
+            params["fp"] = fingerprint
+        rows = store.rows(
+            "SELECT fingerprint, count(), uniq(visitor_id), uniq(cityHash64(sid, session_seq)) "
+            f"FROM {store.table('events')} PREWHERE site_id = {{site:String}} "
+            f"AND type = 'error' AND {ranges} WHERE {only} GROUP BY fingerprint, toDate(ts)",
+            params,
+        )
+        for fp, events, users, sessions in rows:
+            out.setdefault(fp, Counts()).add(events, users, sessions)
+    return out
+
+
+# -- issue rows --------------------------------------------------------------------------
+
+
+def issue_times(store: Store, site: str) -> dict[str, tuple[int, int]]:
+    """fingerprint -> (first seen, last seen) in epoch milliseconds, every issue of the
+    site (what the list sorts by, without building datetimes for issues not shown)."""
+    rows = store.rows(
+        "SELECT fingerprint, toUnixTimestamp64Milli(min(first).1), "
+        f"toUnixTimestamp64Milli(max(last).1) FROM {store.table('issues')} "
+        "WHERE site_id = {site:String} GROUP BY fingerprint",
+        {"site": site},
+    )
+    return {fp: (first, last) for fp, first, last in rows}
+
+
+def issue_rows(store: Store, site: str, fingerprints: list[str] | None = None) -> list[IssueRow]:
+    """All-time rows of the site's issues (or of `fingerprints`)."""
+    where = "site_id = {site:String}"
+    params: dict[str, Any] = {"site": site}
+    if fingerprints is not None:
+        if not fingerprints:
+            return []
+        where += " AND fingerprint IN {fps:Array(String)}"
+        params["fps"] = fingerprints
+    rows = store.rows(
+        "SELECT fingerprint, sum(events), min(first), max(last), max(sample) "
+        f"FROM {store.table('issues')} WHERE {where} GROUP BY fingerprint",
+        params,
+    )
+    return [
+        IssueRow(
+            fingerprint=fp,
+            events=events,
+            first_seen=aware(first[0]),
+            first_release=first[1],
+            last_seen=aware(last[0]),
+            last_release=last[1],
+            sample=sample[1:],
+        )
+        for fp, events, first, last, sample in rows
+    ]
+
+
+# -- detail ------------------------------------------------------------------------------
+
+
+def hourly(
+    store: Store, site: str, fingerprint: str, start: dt.datetime, end: dt.datetime
+) -> list[tuple[dt.datetime, int]]:
+    """(hour, events) in [start, end), oldest first; whole hours from `issues_hourly`, the
+    partial hours at the edges from raw events."""
+    first, last, edges = split_period(start, end, dt.timedelta(hours=1))
+    buckets: dict[dt.datetime, int] = {}
+    params: dict[str, Any] = {"site": site, "fp": fingerprint}
+    if first < last:
+        rows = store.rows(
+            f"SELECT hour, sum(events) FROM {store.table('issues_hourly')} "
+            "WHERE site_id = {site:String} AND fingerprint = {fp:String} "
+            f"AND hour >= {{h0:{TS}}} AND hour < {{h1:{TS}}} GROUP BY hour",
+            {**params, "h0": utc(first), "h1": utc(last)},
+        )
+        buckets.update((aware(hour), events) for hour, events in rows)
+    ranges = _edge_filter(edges, params)
+    if ranges is not None:
+        rows = store.rows(
+            f"SELECT toStartOfHour(ts) AS hour, count() FROM {store.table('events')} "
+            f"PREWHERE site_id = {{site:String}} AND type = 'error' AND {ranges} "
+            "WHERE fingerprint = {fp:String} GROUP BY hour",
+            params,
+        )
+        for hour, events in rows:
+            buckets[aware(hour)] = buckets.get(aware(hour), 0) + events
+    return sorted(buckets.items())
+
+
+def issue_period(
+    store: Store, site: str, fingerprint: str, start: dt.datetime, end: dt.datetime
+) -> tuple[Counts, dict[str, list[tuple[str, int, int]]]]:
+    """One issue's counts in [start, end) and its (value, events, users) per facet in
+    `FACETS`, most events first, in one query: whole days from `issues_daily` and
+    `issue_facets_daily`, the partial days at the edges from one raw scan. Users (and
+    sessions) per day, summed like `period_counts`."""
+    first, last, edges = split_period(start, end, dt.timedelta(days=1))
+    params: dict[str, Any] = {"site": site, "fp": fingerprint}
+    parts = []
+    if first < last:
+        params.update(d0=first.date(), d1=last.date())
+        whole = "site_id = {site:String} AND fingerprint = {fp:String} AND day >= {d0:Date} "
+        whole += "AND day < {d1:Date}"
+        parts.append(
+            "SELECT '' AS dimension, '' AS value, day, sum(events) AS events, "
+            "uniqMerge(users) AS users, uniqMerge(sessions) AS sessions "
+            f"FROM {store.table('issues_daily')} WHERE {whole} GROUP BY day"
+        )
+        parts.append(
+            "SELECT toString(dimension) AS dimension, value, day, sum(events) AS events, "
+            "uniqMerge(users) AS users, toUInt64(0) AS sessions "
+            f"FROM {store.table('issue_facets_daily')} WHERE {whole} "
+            "GROUP BY dimension, value, day"
+        )
+    ranges = _edge_filter(edges, params)
+    if ranges is not None:
+        # The '' facet is the issue itself: the edge days' counts.
+        parts.append(
+            "SELECT facet.1 AS dimension, facet.2 AS value, day, count() AS events, "
+            "uniq(visitor_id) AS users, if(dimension = '', uniq(session), 0) AS sessions "
+            "FROM (SELECT toDate(ts) AS day, visitor_id, cityHash64(sid, session_seq) AS session, "
+            "[('', ''), ('browser', toString(browser)), ('os', toString(os)), ('path', path), "
+            "('release', toString(release))] AS facets "
+            f"FROM {store.table('events')} "
+            f"PREWHERE site_id = {{site:String}} AND type = 'error' AND {ranges} "
+            "WHERE fingerprint = {fp:String}) ARRAY JOIN facets AS facet "
+            "GROUP BY dimension, value, day"
+        )
+    counts = Counts()
+    totals: dict[tuple[str, str], list[int]] = {}
+    if parts:
+        rows = store.rows(
+            "SELECT dimension, value, sum(events), sum(users), sum(sessions) FROM ("
+            + " UNION ALL ".join(parts)
+            + ") GROUP BY dimension, value",
+            params,
+        )
+        for dimension, value, events, users, sessions in rows:
+            if dimension == "":
+                counts.add(events, users, sessions)
+            else:
+                totals[(dimension, value)] = [events, users]
+    out: dict[str, list[tuple[str, int, int]]] = {name: [] for name in FACETS}
+    for (dimension, value), (events, users) in totals.items():
+        out[dimension].append((value, events, users))
+    for name in FACETS:
+        out[name].sort(key=lambda item: (-item[1], item[0]))
+    return counts, out
