@@ -1,8 +1,9 @@
 // Page views (hard loads, SPA route changes, bfcache restores), scroll depth and engaged
 // time, and the hide/restore hub the other modules hang on.
-import { D, M, L, on, now, rand, str, safe, navEntry } from './util.js';
-import { cfg, page, push, flush } from './queue.js';
-import { final, restore } from './vitals.js';
+import { D, M, L, on, now, str, safe, nav } from './util.js';
+import { pid, newPage, push, flush } from './queue.js';
+import { spa } from './config.js';
+import { vitals, final } from './vitals.js';
 
 let url, depth, sentDepth, scrolled, engaged, last, visible;
 
@@ -12,29 +13,27 @@ const active = () => {
   last = now();
 };
 
-const measure = (e = D.documentElement) =>
-  (depth = M.min(M.max(depth, M.round(((scrollY + innerHeight) / e.scrollHeight) * 100) || 0), 100));
+const measure = () =>
+  (depth = M.min(M.max(depth, M.round(((scrollY + innerHeight) / D.documentElement.scrollHeight) * 100) || 0), 100));
 
 // Send what this page view gathered since its last report: scroll depth, engaged time.
 const report = () => {
   active();
-  safe(measure);
-  scrolled && depth > sentDepth && push({ t: 'scroll', depth: (sentDepth = depth) });
-  engaged >= 1 && push({ t: 'engagement', engaged_ms: M.round(engaged), scroll: depth });
+  measure();
+  scrolled && depth > sentDepth && push('scroll', { depth: (sentDepth = depth) });
+  engaged >= 1 && push('engagement', { engaged_ms: engaged | 0, scroll: depth });
   engaged = 0;
 };
 
-const pageview = (nav, ref = url) => {
-  page.id && report();
-  page.id = rand();
-  page.off = cfg.ex?.test(L.pathname);
+const pageview = (nav) => {
+  pid && report();
+  newPage();
   depth = sentDepth = scrolled = engaged = 0;
   last = now();
   visible = !D.hidden;
-  push({
-    t: 'pageview',
+  push('pageview', {
+    ref: str(nav == 'spa' ? url : D.referrer, 4096),
     url: str((url = L.href), 4096),
-    ref: str(nav == 'spa' ? ref : D.referrer, 4096),
     title: str(D.title, 512),
     nav,
     vw: innerWidth,
@@ -54,24 +53,27 @@ const leave = () => {
   flush(1);
 };
 
-export const startPage = (n = navEntry()) => {
-  pageview(n.activationStart > 0 ? 'prerender' : n.type || 'navigate');
-  if (cfg.spa) {
+export const startPage = () => {
+  pageview(nav.activationStart > 0 ? 'prerender' : nav.type);
+  safe(vitals);
+  if (spa) {
     const route = () => L.href != url && pageview('spa');
-    for (const m of ['pushState', 'replaceState']) {
-      const f = history[m];
-      history[m] = function () {
-        const r = f.apply(this, arguments);
-        safe(route);
-        return r;
-      };
-    }
-    on('popstate', route);
-    on('hashchange', route);
+    ['pushState', 'replaceState'].map(
+      (m, i, a, f = history[m]) =>
+        (history[m] = (...a) => {
+          f.apply(history, a);
+          safe(route);
+        }),
+    );
+    on('popstate hashchange', route);
   }
-  for (const t of ['pointerdown', 'keydown', 'mousemove', 'touchstart', 'scroll']) on(t, active);
-  on('scroll', () => measure((scrolled = D.documentElement)));
+  on('pointerdown keydown', active);
+  on('scroll', () => {
+    scrolled = 1;
+    active();
+    measure();
+  });
   on('visibilitychange', () => (D.hidden ? leave() : (visible = last = now())));
   on('pagehide', leave);
-  on('pageshow', (e) => e.persisted && (pageview('restore'), safe(restore, e)));
+  on('pageshow', (e) => e.persisted && (pageview('restore'), vitals(e)));
 };

@@ -4,10 +4,9 @@ import { M, rand, safe } from './util.js';
 
 let mem;
 
-export const session = (t = Date.now()) => {
-  let v = safe(() => JSON.parse(sessionStorage.beacon)) || mem;
-  if (!(t - v?.t < 18e5)) v = { i: rand(), s: M.random() };
+export const session = (t = Date.now(), v = safe(() => JSON.parse(sessionStorage.beacon)) || mem) => {
+  t - v?.t < 18e5 || (v = { i: rand(), s: M.random() });
   v.t = t;
-  safe(() => (sessionStorage.beacon = JSON.stringify((mem = v))));
+  safe(() => (sessionStorage.beacon = JSON.stringify(v)));
   return (mem = v);
 };
