@@ -30,7 +30,7 @@ RejectReason = Literal[
 ]
 
 
-class Drop(msgspec.Struct, frozen=True):
+class Drop(msgspec.Struct, frozen=True, gc=False):
     """A pipeline step's verdict that the whole batch is not stored."""
 
     reason: DropReason

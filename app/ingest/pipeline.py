@@ -31,7 +31,7 @@ from app.store.rows import EventRow
 __all__ = ["STEPS", "Lookups", "RequestInfo", "Work", "run_pipeline"]
 
 
-class RequestInfo(msgspec.Struct, frozen=True):
+class RequestInfo(msgspec.Struct, frozen=True, gc=False):
     """What the HTTP layer knows of the request, besides its body."""
 
     received_at_ms: int

@@ -40,7 +40,7 @@ EMAIL_HOSTS: dict[str, str] = {
 _TWO_PART_SUFFIXES = frozenset({"co", "com", "org", "net", "ac", "gov", "edu", "ne", "or"})
 
 
-class ReferrerInfo(msgspec.Struct, frozen=True):
+class ReferrerInfo(msgspec.Struct, frozen=True, gc=False):
     source: str  # direct | search | social | campaign | internal | email | other
     domain: str
     name: str

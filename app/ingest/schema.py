@@ -62,7 +62,7 @@ Rating = Literal["good", "needs-improvement", "poor"]
 ErrorKind = Literal["error", "rejection", "fetch", "xhr", "resource", "console"]
 
 
-class _Event(msgspec.Struct, tag_field="t", kw_only=True, frozen=True):
+class _Event(msgspec.Struct, tag_field="t", kw_only=True, frozen=True, gc=False):
     ts: EpochMs
     pid: Id
     #: The page's URL, for an event whose page view was sent in another batch and may
@@ -146,7 +146,7 @@ class Custom(_Event, tag="custom"):
 Event = PageView | Vital | Timing | ErrorEvent | Click | Submit | Scroll | Engagement | Custom
 
 
-class Batch(msgspec.Struct, kw_only=True, frozen=True):
+class Batch(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     site: Annotated[str, Meta(min_length=1, max_length=64)]
     sid: Id
     sent_at: EpochMs

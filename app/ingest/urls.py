@@ -40,7 +40,7 @@ _SECRET_PAIR = re.compile(
 _LONG_DIGITS = re.compile(r"(?<![\w.])\d(?:[ -]?\d){8,}(?![\w.])")
 
 
-class Utm(msgspec.Struct, frozen=True):
+class Utm(msgspec.Struct, frozen=True, gc=False):
     source: str = ""
     medium: str = ""
     campaign: str = ""
@@ -48,7 +48,7 @@ class Utm(msgspec.Struct, frozen=True):
     content: str = ""
 
 
-class PageUrl(msgspec.Struct, frozen=True):
+class PageUrl(msgspec.Struct, frozen=True, gc=False):
     url: str
     host: str
     path: str

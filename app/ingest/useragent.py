@@ -22,7 +22,7 @@ __all__ = ["DeviceClass", "UserAgentInfo", "parse_user_agent"]
 DeviceClass = Literal["desktop", "mobile", "tablet", "bot", "other"]
 
 
-class UserAgentInfo(msgspec.Struct, frozen=True):
+class UserAgentInfo(msgspec.Struct, frozen=True, gc=False):
     browser: str
     browser_version: str
     os: str

@@ -17,7 +17,7 @@ import msgspec
 __all__ = ["EVENT_COLUMNS", "EventRow", "encode_rows"]
 
 
-class EventRow(msgspec.Struct, omit_defaults=True, kw_only=True):
+class EventRow(msgspec.Struct, omit_defaults=True, kw_only=True, gc=False):
     site_id: str
     ts: float
     received_at: float

@@ -63,7 +63,7 @@ _TYPE_PREFIX = re.compile(
 )
 
 
-class Fingerprint(msgspec.Struct, frozen=True):
+class Fingerprint(msgspec.Struct, frozen=True, gc=False):
     """The grouping key of an error event and how its issue is shown."""
 
     hash: str  # 16 lowercase hex chars: the issue id within a site

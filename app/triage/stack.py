@@ -117,7 +117,7 @@ _VITE_HASH = re.compile(r"^(.+?)[-.]([A-Za-z0-9_\-]{8})$")
 _TOKEN_SPLIT = re.compile(r"([.\-_~@])")
 
 
-class Frame(msgspec.Struct, frozen=True):
+class Frame(msgspec.Struct, frozen=True, gc=False):
     """One stack frame. `module` is the normalized script path used for grouping."""
 
     function: str
