@@ -112,10 +112,11 @@ def _zipf_page(rng: random.Random) -> str:
 
 def generate(
     site: str, sessions: int, *, start_ms: int, end_ms: int, seed: int = 42
-) -> tuple[list[Request], GroundTruth]:
-    """The requests of `sessions` sessions between start and end, and their truth."""
+) -> tuple[list[list[Request]], GroundTruth]:
+    """The requests of `sessions` sessions between start and end (one list per session,
+    in the order a browser sends them), and their truth."""
     rng = random.Random(seed)
-    requests: list[Request] = []
+    traffic: list[list[Request]] = []
     visitors: list[str] = []
     human = bots = 0
     pageviews = bounces = engaged_sessions = error_pages = 0
@@ -123,6 +124,8 @@ def generate(
     events_sent = 0
     span = end_ms - start_ms - 3_600_000
     for _ in range(sessions):
+        requests: list[Request] = []
+        traffic.append(requests)
         is_bot = rng.random() < 0.05
         if is_bot:
             agent = rng.choice(BOT_AGENTS)
@@ -264,7 +267,8 @@ def generate(
             )
             session_engaged += engaged
             last_ts = max(last_ts, ts + dwell)
-            body = {"site": site, "sid": sid, "sent_at": int(time.time() * 1000), "events": events}
+            # sent_at is stamped when the request leaves (`_send_all`), as a browser does.
+            body = {"site": site, "sid": sid, "sent_at": 0, "events": events}
             requests.append(Request(agent, json.dumps(body).encode()))
             events_sent += len(events)
             ts += dwell + rng.randrange(500, 60_000)  # never a 30-minute gap
@@ -278,8 +282,12 @@ def generate(
         duration_total += last_ts - first_ts
         engaged_total += session_engaged
         error_pages += session_error_pages
-    rng.shuffle(requests)
-    distinct_visitors = len({r.user_agent for r in requests if "BeaconDemo/" in r.user_agent})
+    # Sessions interleave, as visitors do; a session's own requests keep their order (a
+    # browser sends a page's batch before the next page exists).
+    rng.shuffle(traffic)
+    distinct_visitors = len(
+        {r[0].user_agent for r in traffic if r and "BeaconDemo/" in r[0].user_agent}
+    )
     truth = GroundTruth(
         visitors=distinct_visitors,
         sessions=human,
@@ -291,41 +299,48 @@ def generate(
         avg_engaged_ms=round(engaged_total / human, 3) if human else 0.0,
         error_rate=round(error_pages / pageviews, 6) if pageviews else 0.0,
         bot_sessions=bots,
-        requests=len(requests),
+        requests=sum(len(r) for r in traffic),
         events=events_sent,
     )
-    return requests, truth
+    return traffic, truth
 
 
-async def _send_all(url: str, requests: list[Request], concurrency: int) -> dict[int, int]:
-    """POST every request over keep-alive HTTP/1.1 connections; count answers by status."""
+async def _send_all(url: str, traffic: list[list[Request]], concurrency: int) -> dict[int, int]:
+    """POST every request over keep-alive HTTP/1.1 connections, each session's in order
+    on one connection; count answers by status."""
     parsed = urllib.parse.urlsplit(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
-    queue: asyncio.Queue[Request] = asyncio.Queue()
-    for request in requests:
-        queue.put_nowait(request)
+    queue: asyncio.Queue[list[Request]] = asyncio.Queue()
+    for session in traffic:
+        queue.put_nowait(session)
     statuses: dict[int, int] = {}
+
+    async def post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                   request: Request) -> int:  # fmt: skip
+        sent_at = b'"sent_at": %d' % int(time.time() * 1000)
+        body = request.body.replace(b'"sent_at": 0', sent_at, 1)
+        head = (
+            f"POST /api/event HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Content-Type: text/plain\r\nUser-Agent: {request.user_agent}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        writer.write(head + body)
+        status_line = await reader.readline()
+        length = 0
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        await reader.readexactly(length)
+        return int(status_line.split()[1])
 
     async def worker() -> None:
         reader, writer = await asyncio.open_connection(host, port)
         try:
             while not queue.empty():
-                request = queue.get_nowait()
-                head = (
-                    f"POST /api/event HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                    f"Content-Type: text/plain\r\nUser-Agent: {request.user_agent}\r\n"
-                    f"Content-Length: {len(request.body)}\r\n\r\n"
-                ).encode()
-                writer.write(head + request.body)
-                status_line = await reader.readline()
-                status = int(status_line.split()[1])
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.decode("latin-1").partition(":")
-                    if name.lower() == "content-length":
-                        length = int(value)
-                await reader.readexactly(length)
-                statuses[status] = statuses.get(status, 0) + 1
+                for request in queue.get_nowait():
+                    status = await post(reader, writer, request)
+                    statuses[status] = statuses.get(status, 0) + 1
         finally:
             writer.close()
             await writer.wait_closed()
@@ -359,11 +374,9 @@ def run_demo(args: argparse.Namespace, create_site: Any) -> int:
     now_ms = int(time.time() * 1000)
     end_ms = now_ms - 60_000
     start_ms = end_ms - args.hours * 3_600_000
-    requests, truth = generate(
-        site, args.sessions, start_ms=start_ms, end_ms=end_ms, seed=args.seed
-    )
+    traffic, truth = generate(site, args.sessions, start_ms=start_ms, end_ms=end_ms, seed=args.seed)
     began = time.monotonic()
-    statuses = asyncio.run(_send_all(url, requests, args.concurrency))
+    statuses = asyncio.run(_send_all(url, traffic, args.concurrency))
     sent_seconds = time.monotonic() - began
     start = dt.datetime.fromtimestamp(start_ms / 1000, dt.UTC)
     end = dt.datetime.fromtimestamp(end_ms / 1000 + 1, dt.UTC)
