@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import gzip
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from litestar import Litestar, Request, Response, get
+from litestar import Litestar, Request, Response, get, head
 from litestar.openapi import OpenAPIConfig
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
@@ -67,17 +68,17 @@ class Snippet:
         self.path = path
         self.body = path.read_bytes() if path.exists() else b""
         self.etag = '"' + hashlib.sha256(self.body).hexdigest()[:20] + '"'
+        self.gzipped = gzip.compress(self.body, compresslevel=9, mtime=0)
         self.version = self.etag.strip('"')[:10]
 
 
-@get("/script.js", summary="The browser snippet", tags=["snippet"], sync_to_thread=False)
-def script(request: Request) -> Response[bytes]:
+def _snippet_response(request: Request, *, with_body: bool) -> Response[bytes]:
     snippet: Snippet = request.app.state.snippet
     if not snippet.body:
         return Response(
             b"/* beacon: snippet not built; run `npm ci && npm run build` in js-snippet/ */",
             status_code=HTTP_503_SERVICE_UNAVAILABLE,
-            media_type="text/javascript; charset=utf-8",
+            media_type="text/javascript",
         )
     versioned = request.query_params.get("v") == snippet.version
     headers = {
@@ -86,10 +87,34 @@ def script(request: Request) -> Response[bytes]:
         if versioned
         else "public, max-age=3600, stale-while-revalidate=86400",
         "X-Beacon-Snippet-Version": snippet.version,
+        "Vary": "Accept-Encoding",
     }
     if request.headers.get("if-none-match") == snippet.etag:
         return Response(b"", status_code=304, headers=headers)
-    return Response(snippet.body, media_type="text/javascript; charset=utf-8", headers=headers)
+    body = snippet.body
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        body = snippet.gzipped
+        headers["Content-Encoding"] = "gzip"
+    if not with_body:
+        headers["Content-Length"] = str(len(body))
+        body = b""
+    return Response(body, media_type="text/javascript", headers=headers)
+
+
+@get("/script.js", summary="The browser snippet", tags=["snippet"], sync_to_thread=False)
+def script(request: Request) -> Response[bytes]:
+    return _snippet_response(request, with_body=True)
+
+
+@head("/script.js", summary="The browser snippet's headers", tags=["snippet"], sync_to_thread=False)
+def script_head(request: Request) -> Response[None]:
+    answer = _snippet_response(request, with_body=False)
+    return Response(
+        None,
+        status_code=answer.status_code,
+        headers=answer.headers,
+        media_type="text/javascript",
+    )
 
 
 class BeaconApp:
@@ -130,6 +155,7 @@ def create_app(settings: Settings, *, snippet_path: Path = SNIPPET_PATH) -> Beac
             scale_readyz if settings.scale else readyz,
             metrics,
             script,
+            script_head,
             export_events,
             *ANALYTICS_ROUTES,
             *TRIAGE_ROUTES,

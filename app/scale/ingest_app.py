@@ -39,7 +39,7 @@ from app.scale.health import scale_readyz
 from app.scale.live import live_events
 from app.scale.registry import RegistryReader
 from app.scale.services import NoSpool, ScaleCollector, ScaleServices
-from app.server import SNIPPET_PATH, BeaconApp, Snippet, healthz, metrics, script
+from app.server import SNIPPET_PATH, BeaconApp, Snippet, healthz, metrics, script, script_head
 
 __all__ = ["IngestRuntime", "create_ingest_app", "ingest_app_from_env"]
 
@@ -132,7 +132,7 @@ def create_ingest_app(settings: Settings, *, snippet_path: Path = SNIPPET_PATH) 
             await runtime.stop()
 
     litestar = Litestar(
-        route_handlers=[healthz, scale_readyz, metrics, script, live_events],
+        route_handlers=[healthz, scale_readyz, metrics, script, script_head, live_events],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="Beacon ingest", version="1.0.0", path="/schema"),
         debug=False,

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import CHROME_UA, BeaconProcess, Site
+from tests.support import CHROME_UA, REPO, BeaconProcess, Site
 
 ORIGIN = "http://example.test"
 
@@ -392,3 +392,21 @@ def test_logs_are_json_lines(server: BeaconProcess) -> None:
     for line in lines:
         entry = json.loads(line)
         assert {"ts", "level", "logger", "msg"} <= set(entry)
+
+
+def test_the_snippet_is_served_cached_and_compressed(server: BeaconProcess) -> None:
+    built = (REPO / "js-snippet" / "dist" / "beacon.min.js").read_bytes()
+    plain = httpx.get(server.base_url + "/script.js", headers={"accept-encoding": "identity"})
+    assert plain.status_code == 200 and plain.content == built
+    assert plain.headers["content-type"] == "text/javascript; charset=utf-8"
+    etag, version = plain.headers["etag"], plain.headers["x-beacon-snippet-version"]
+    assert "max-age=3600" in plain.headers["cache-control"]
+    packed = httpx.get(server.base_url + "/script.js", headers={"accept-encoding": "gzip"})
+    assert packed.headers["content-encoding"] == "gzip" and packed.content == built
+    assert int(packed.headers["content-length"]) <= 3000  # the budget, as served
+    versioned = httpx.get(server.base_url + f"/script.js?v={version}")
+    assert "immutable" in versioned.headers["cache-control"]
+    again = httpx.get(server.base_url + "/script.js", headers={"if-none-match": etag})
+    assert again.status_code == 304 and again.content == b""
+    head = httpx.head(server.base_url + "/script.js", headers={"accept-encoding": "identity"})
+    assert head.status_code == 200 and int(head.headers["content-length"]) == len(built)
