@@ -44,7 +44,7 @@ from app.triage.rollups import (
     Counts,
     IssueRow,
     aware,
-    hourly,
+    days_of,
     issue_period,
     issue_rows,
     issue_times,
@@ -70,6 +70,7 @@ SORTS = ("events", "users", "sessions", "last_seen", "first_seen")
 STATUSES = ("unresolved", "resolved", "ignored", "regressed", "all")
 RECENT_EVENTS = 10
 BREADCRUMBS = 10
+TOP_VALUES = 20  # values per breakdown in the detail
 BREADCRUMB_TYPES = ("pageview", "click", "submit")
 _write_lock = threading.Lock()
 TS = "DateTime64(3, 'UTC')"
@@ -133,20 +134,22 @@ def _states(
         f"FROM {store.table('issue_state')} WHERE {where} GROUP BY fingerprint",
         params,
     )
-    states = {}
-    for fingerprint, values in rows:
-        status, resolved_at, release, mode, ignored_at, until, assignee, version = values
-        states[fingerprint] = IssueState(
-            status=status,
-            resolved_at=_aware(resolved_at),
-            resolved_in_release=release,
-            resolve_mode=mode,
-            ignored_at=_aware(ignored_at),
-            ignore_until_count=until,
-            assignee=assignee,
-            version=version,
-        )
-    return states
+    return {fingerprint: _state(values) for fingerprint, values in rows}
+
+
+def _state(values: tuple[Any, ...]) -> IssueState:
+    """An `IssueState` from a tuple of `_STATE_COLUMNS`."""
+    status, resolved_at, release, mode, ignored_at, until, assignee, version = values
+    return IssueState(
+        status=status,
+        resolved_at=_aware(resolved_at),
+        resolved_in_release=release,
+        resolve_mode=mode,
+        ignored_at=_aware(ignored_at),
+        ignore_until_count=until,
+        assignee=assignee,
+        version=version,
+    )
 
 
 class _ReleaseFirstSeen(Mapping[str, dt.datetime]):
@@ -187,11 +190,24 @@ def _seen_after(
         return {}
     fingerprints = sorted(since)
     times = [_utc(since[fp]) for fp in fingerprints]
-    params: dict[str, Any] = {"site": site, "fps": fingerprints, "times": times}
+    # The earliest reference day bounds `day` for the table's index (the per-issue
+    # reference itself is a different value per row, which the index cannot use).
+    earliest = min(since[fp].astimezone(dt.UTC).date() for fp in fingerprints)
+    params: dict[str, Any] = {
+        "site": site,
+        "fps": fingerprints,
+        "times": times,
+        "earliest": earliest,
+    }
     reference = (
         f"transform(fingerprint, {{fps:Array(String)}}, {{times:Array({TS})}}, "
         "toDateTime64('2200-01-01 00:00:00', 3, 'UTC'))"
     )
+    if len(fingerprints) == 1:
+        # One issue (the detail, a change): its reference is a constant, which the index
+        # can use for `day` as well.
+        reference = f"{{time:{TS}}}"
+        params["time"] = times[0]
     # Per (issue, release): the reference day on its own, the later days summed.
     rows = store.rows(
         "SELECT fingerprint, toString(release), same_day, sum(events), min(first_seen), "
@@ -199,7 +215,8 @@ def _seen_after(
         f"{reference} AS ref, day = toDate(ref) AS same_day "
         f"FROM {store.table('issues_daily')} "
         "WHERE site_id = {site:String} AND fingerprint IN {fps:Array(String)} "
-        "AND day >= toDate(ref)) GROUP BY fingerprint, release, same_day "
+        "AND day >= {earliest:Date} AND day >= toDate(ref)) "
+        "GROUP BY fingerprint, release, same_day "
         "HAVING max(last_seen) > any(ref)",
         params,
     )
@@ -411,10 +428,17 @@ def _recent_events(
     rows = store.rows(
         f"SELECT {columns} FROM {store.table('events')} "
         f"PREWHERE site_id = {{site:String}} AND type = 'error' "
+        "AND toDate(ts) IN {days:Array(Date)} "
         f"AND ts >= {{start:{TS}}} AND ts < {{end:{TS}}} "
         "WHERE fingerprint = {fp:String} "
         f"ORDER BY ts DESC LIMIT {RECENT_EVENTS}",
-        {"site": site, "fp": fingerprint, "start": _utc(start), "end": _utc(end)},
+        {
+            "site": site,
+            "fp": fingerprint,
+            "start": _utc(start),
+            "end": _utc(end),
+            "days": days_of(start, end),
+        },
     )
     events = [dict(zip(_RECENT_COLUMNS, row, strict=True)) for row in rows]
     if not events:
@@ -428,6 +452,7 @@ def _recent_events(
         "SELECT sid, session_seq, ts, toString(type), path, target, text, title "
         f"FROM {store.table('events')} "
         "PREWHERE site_id = {site:String} AND type IN {types:Array(String)} "
+        "AND toDate(ts) IN {days:Array(Date)} "
         f"AND ts >= {{start:{TS}}} AND ts <= {{end:{TS}}} "
         "AND visitor_id IN {visitors:Array(UInt64)} "
         "WHERE sid IN {sids:Array(String)} ORDER BY ts",
@@ -438,6 +463,7 @@ def _recent_events(
             "types": list(BREADCRUMB_TYPES),
             "start": _utc(session_start),
             "end": _utc(latest),
+            "days": days_of(session_start, latest + dt.timedelta(microseconds=1)),
         },
     )
     for event in events:
@@ -461,18 +487,6 @@ def _recent_events(
     return events
 
 
-def _history(store: Store, site: str, fingerprint: str) -> list[dict[str, Any]]:
-    rows = store.rows(
-        f"SELECT at, toString(action), actor, detail FROM {store.table('issue_history')} "
-        "WHERE site_id = {site:String} AND fingerprint = {fp:String} ORDER BY at, version",
-        {"site": site, "fp": fingerprint},
-    )
-    return [
-        {"at": _iso(at), "action": action, "by": actor or None, **json.loads(detail or "{}")}
-        for at, action, actor, detail in rows
-    ]
-
-
 def _stack(store: Store, site: str, latest: dict[str, Any] | None) -> list[dict[str, Any]]:
     if not latest or not latest["stack"]:
         return []
@@ -486,16 +500,59 @@ def _stack(store: Store, site: str, latest: dict[str, Any] | None) -> list[dict[
     return [msgspec.to_builtins(frame) for frame in deminify(parsed, maps)]
 
 
+def _issue_state_history(
+    store: Store, site: str, fingerprint: str
+) -> tuple[IssueRow | None, IssueState, list[dict[str, Any]]]:
+    """The issue's all-time row (None when there is none), its triage state and its
+    history, in one query (the state and history as scalar subqueries)."""
+    rows = store.rows(
+        "SELECT sum(events), min(first), max(last), max(sample), "
+        f"(SELECT groupArray(s) FROM (SELECT argMax(tuple({_STATE_COLUMNS}), version) AS s "
+        f"FROM {store.table('issue_state')} "
+        "WHERE site_id = {site:String} AND fingerprint = {fp:String} GROUP BY fingerprint)), "
+        "(SELECT groupArray((at, version, toString(action), actor, detail)) "
+        f"FROM {store.table('issue_history')} "
+        "WHERE site_id = {site:String} AND fingerprint = {fp:String}) "
+        f"FROM {store.table('issues')} WHERE site_id = {{site:String}} "
+        "AND fingerprint = {fp:String} GROUP BY fingerprint",
+        {"site": site, "fp": fingerprint},
+    )
+    if not rows:
+        return None, IssueState(), []
+    events, first, last, sample, states, history = rows[0]
+    row = IssueRow(
+        fingerprint=fingerprint,
+        events=events,
+        first_seen=_aware(first[0]),
+        first_release=first[1],
+        last_seen=_aware(last[0]),
+        last_release=last[1],
+        sample=sample[1:],
+    )
+    state = _state(states[0]) if states else IssueState()
+    entries = [
+        {"at": _iso(at), "action": action, "by": actor or None, **json.loads(detail or "{}")}
+        for at, _version, action, actor, detail in sorted(history, key=lambda h: (h[0], h[1]))
+    ]
+    return row, state, entries
+
+
 def issue_detail(store: Store, query: IssueQuery, fingerprint: str) -> dict[str, Any]:
-    found = issue_rows(store, query.site, [fingerprint]) if ISSUE_ID.match(fingerprint) else []
-    if not found:
+    """One issue over the query's period. Queries, in order: counts, breakdowns and the
+    hourly histogram (one query, `issue_period`); the issue's row, triage state and
+    history (one query); the regression evidence (resolved or count-ignored issues only);
+    the recent events, their breadcrumbs and the source maps of the latest stack."""
+    if not ISSUE_ID.match(fingerprint):
         raise IssueNotFound(fingerprint)
     # Counts first, state after: the status then accounts for every event counted.
-    counts, breakdowns = issue_period(store, query.site, fingerprint, query.start, query.end)
-    state = _states(store, query.site, [fingerprint]).get(fingerprint, IssueState())
+    counts, breakdowns, histogram = issue_period(
+        store, query.site, fingerprint, query.start, query.end
+    )
+    row, state, history = _issue_state_history(store, query.site, fingerprint)
+    if row is None:
+        raise IssueNotFound(fingerprint)
     effective = _effective(store, query.site, {fingerprint: state})[fingerprint]
-    summary = _describe(found[0], counts, state, effective)
-    histogram = hourly(store, query.site, fingerprint, query.start, query.end)
+    summary = _describe(row, counts, state, effective)
     recent = (
         _recent_events(
             store, query.site, fingerprint, _recent_since(histogram, query.start), query.end
@@ -509,7 +566,7 @@ def issue_detail(store: Store, query: IssueQuery, fingerprint: str) -> dict[str,
     def top(name: str) -> list[dict[str, Any]]:
         return [
             {"value": value, "events": events, "users": users}
-            for value, events, users in breakdowns[name][:20]
+            for value, events, users in breakdowns[name][:TOP_VALUES]
         ]
 
     return {
@@ -524,7 +581,7 @@ def issue_detail(store: Store, query: IssueQuery, fingerprint: str) -> dict[str,
         "releases": top("release"),
         "histogram": [{"hour": _iso(hour), "events": events} for hour, events in histogram],
         "recent_events": recent,
-        "history": _history(store, query.site, fingerprint),
+        "history": history,
     }
 
 

@@ -1,10 +1,12 @@
 """Reads of the issue rollups (sql/006, sql/007) that keep the list and detail off raw events.
 
 Owns: per-issue counts over a period (`period_counts`), the issue rows (lifetime, release
-and latest sample: `issue_rows`), the hourly histogram (`hourly`) and the breakdowns by
-browser, os, page and release (`facets`). Every period is exact: whole UTC days (or
-hours) come from a rollup, the partial days (hours) at the period's edges from raw
-events, narrowed by site, the time range, `type = 'error'` and the fingerprint.
+and latest sample: `issue_rows`) and, for one issue, its counts, hourly histogram and
+breakdowns by browser, os, page and release in one query (`issue_period`). Every period
+is exact: whole UTC days (or hours) come from a rollup, the partial days at the period's
+edges from raw events, narrowed by site, the edge days (`toDate(ts)` leads the events
+table's sort key after the site; a bare `ts` range lets the index skip far less), the
+time range, `type = 'error'` and the fingerprint.
 
 Users and sessions are counted per UTC day and summed over the period's days. Visitor
 ids rotate every UTC day (app/ingest/visitor.py), so a person is a new visitor each day
@@ -36,7 +38,7 @@ __all__ = [
     "Counts",
     "IssueRow",
     "clear_cache",
-    "hourly",
+    "days_of",
     "issue_period",
     "issue_rows",
     "issue_times",
@@ -48,6 +50,7 @@ CACHED_SUMS = 32
 FACETS = ("browser", "os", "path", "release")
 
 TS = "DateTime64(3, 'UTC')"
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 class Counts(msgspec.Struct):
@@ -111,15 +114,28 @@ def split_period(
     return first, last, [(lo, hi) for lo, hi in edges if aware(lo) < aware(hi)]
 
 
+def days_of(lo: dt.datetime, hi: dt.datetime) -> list[dt.date]:
+    """The UTC days that [lo, hi) touches."""
+    first, last = aware(lo).date(), (aware(hi) - dt.timedelta(microseconds=1)).date()
+    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
 def _edge_filter(
     edges: list[tuple[dt.datetime, dt.datetime]], params: dict[str, Any]
 ) -> str | None:
-    """A `ts` condition covering the edge ranges (bound into `params`), None when none."""
+    """A `ts` condition covering the edge ranges (bound into `params`), None when none.
+    It names the ranges' UTC days as well: `events` is sorted by `toDate(ts)`, and a
+    bare `ts` range lets the index skip several times fewer granules."""
     ranges = []
+    days: set[dt.date] = set()
     for index, (lo, hi) in enumerate(edges):
         params[f"lo{index}"], params[f"hi{index}"] = utc(lo), utc(hi)
         ranges.append(f"(ts >= {{lo{index}:{TS}}} AND ts < {{hi{index}:{TS}}})")
-    return f"({' OR '.join(ranges)})" if ranges else None
+        days.update(days_of(lo, hi))
+    if not ranges:
+        return None
+    params["edge_days"] = sorted(days)
+    return f"(toDate(ts) IN {{edge_days:Array(Date)}} AND ({' OR '.join(ranges)}))"
 
 
 # -- counts ----------------------------------------------------------------------------
@@ -320,47 +336,21 @@ def issue_rows(store: Store, site: str, fingerprints: list[str] | None = None) -
 # -- detail ------------------------------------------------------------------------------
 
 
-def hourly(
-    store: Store, site: str, fingerprint: str, start: dt.datetime, end: dt.datetime
-) -> list[tuple[dt.datetime, int]]:
-    """(hour, events) in [start, end), oldest first; whole hours from `issues_hourly`, the
-    partial hours at the edges from raw events."""
-    first, last, edges = split_period(start, end, dt.timedelta(hours=1))
-    buckets: dict[dt.datetime, int] = {}
-    params: dict[str, Any] = {"site": site, "fp": fingerprint}
-    if first < last:
-        rows = store.rows(
-            f"SELECT hour, sum(events) FROM {store.table('issues_hourly')} "
-            "WHERE site_id = {site:String} AND fingerprint = {fp:String} "
-            f"AND hour >= {{h0:{TS}}} AND hour < {{h1:{TS}}} GROUP BY hour",
-            {**params, "h0": utc(first), "h1": utc(last)},
-        )
-        buckets.update((aware(hour), events) for hour, events in rows)
-    ranges = _edge_filter(edges, params)
-    if ranges is not None:
-        rows = store.rows(
-            f"SELECT toStartOfHour(ts) AS hour, count() FROM {store.table('events')} "
-            f"PREWHERE site_id = {{site:String}} AND type = 'error' AND {ranges} "
-            "WHERE fingerprint = {fp:String} GROUP BY hour",
-            params,
-        )
-        for hour, events in rows:
-            buckets[aware(hour)] = buckets.get(aware(hour), 0) + events
-    return sorted(buckets.items())
-
-
 def issue_period(
     store: Store, site: str, fingerprint: str, start: dt.datetime, end: dt.datetime
-) -> tuple[Counts, dict[str, list[tuple[str, int, int]]]]:
-    """One issue's counts in [start, end) and its (value, events, users) per facet in
-    `FACETS`, most events first, in one query: whole days from `issues_daily` and
-    `issue_facets_daily`, the partial days at the edges from one raw scan. Users (and
-    sessions) per day, summed like `period_counts`."""
+) -> tuple[Counts, dict[str, list[tuple[str, int, int]]], list[tuple[dt.datetime, int]]]:
+    """One issue's counts in [start, end), its (value, events, users) per facet in `FACETS`
+    (most events first; every value, not only the ones a page shows) and its hourly
+    histogram as (hour, events), oldest first, in one query: whole days from
+    `issues_daily`, `issue_facets_daily` and `issues_hourly`, the partial days at the edges
+    from one raw scan (which also gives the edge days' hours, the first and last of them
+    counted from the period's bounds). Users (and sessions) per day, summed like
+    `period_counts`."""
     first, last, edges = split_period(start, end, dt.timedelta(days=1))
     params: dict[str, Any] = {"site": site, "fp": fingerprint}
     parts = []
     if first < last:
-        params.update(d0=first.date(), d1=last.date())
+        params.update(d0=first.date(), d1=last.date(), h0=utc(first), h1=utc(last))
         whole = "site_id = {site:String} AND fingerprint = {fp:String} AND day >= {d0:Date} "
         whole += "AND day < {d1:Date}"
         parts.append(
@@ -374,37 +364,52 @@ def issue_period(
             f"FROM {store.table('issue_facets_daily')} WHERE {whole} "
             "GROUP BY dimension, value, day"
         )
+        parts.append(
+            "SELECT 'hour' AS dimension, toString(toUnixTimestamp(hour)) AS value, "
+            "toDate(hour) AS day, sum(events) AS events, toUInt64(0) AS users, "
+            f"toUInt64(0) AS sessions FROM {store.table('issues_hourly')} "
+            "WHERE site_id = {site:String} AND fingerprint = {fp:String} "
+            f"AND hour >= {{h0:{TS}}} AND hour < {{h1:{TS}}} GROUP BY hour"
+        )
     ranges = _edge_filter(edges, params)
     if ranges is not None:
-        # The '' facet is the issue itself: the edge days' counts.
+        # The '' facet is the issue itself: the edge days' counts; 'hour' their histogram.
         parts.append(
             "SELECT facet.1 AS dimension, facet.2 AS value, day, count() AS events, "
-            "uniq(visitor_id) AS users, if(dimension = '', uniq(session), 0) AS sessions "
+            "if(dimension = 'hour', 0, uniq(visitor_id)) AS users, "
+            "if(dimension = '', uniq(session), 0) AS sessions "
             "FROM (SELECT toDate(ts) AS day, visitor_id, cityHash64(sid, session_seq) AS session, "
             "[('', ''), ('browser', toString(browser)), ('os', toString(os)), ('path', path), "
-            "('release', toString(release))] AS facets "
+            "('release', toString(release)), "
+            "('hour', toString(toUnixTimestamp(toStartOfHour(ts))))] AS facets "
             f"FROM {store.table('events')} "
             f"PREWHERE site_id = {{site:String}} AND type = 'error' AND {ranges} "
             "WHERE fingerprint = {fp:String}) ARRAY JOIN facets AS facet "
             "GROUP BY dimension, value, day"
         )
     counts = Counts()
-    totals: dict[tuple[str, str], list[int]] = {}
-    if parts:
-        rows = store.rows(
-            "SELECT dimension, value, sum(events), sum(users), sum(sessions) FROM ("
-            + " UNION ALL ".join(parts)
-            + ") GROUP BY dimension, value",
-            params,
-        )
-        for dimension, value, events, users, sessions in rows:
-            if dimension == "":
-                counts.add(events, users, sessions)
-            else:
-                totals[(dimension, value)] = [events, users]
     out: dict[str, list[tuple[str, int, int]]] = {name: [] for name in FACETS}
-    for (dimension, value), (events, users) in totals.items():
-        out[dimension].append((value, events, users))
+    histogram: list[tuple[dt.datetime, int]] = []
+    if not parts:
+        return counts, out, histogram
+    rows = store.rows(
+        "SELECT dimension, value, sum(events), sum(users), sum(sessions) FROM ("
+        + " UNION ALL ".join(parts)
+        + ") GROUP BY dimension, value",
+        params,
+    )
+    for dimension, value, events, users, sessions in rows:
+        if dimension == "":
+            counts.add(events, users, sessions)
+        elif dimension == "hour":
+            histogram.append((_from_seconds(int(value)), events))
+        else:
+            out[dimension].append((value, events, users))
     for name in FACETS:
         out[name].sort(key=lambda item: (-item[1], item[0]))
-    return counts, out
+    histogram.sort()
+    return counts, out, histogram
+
+
+def _from_seconds(seconds: int) -> dt.datetime:
+    return EPOCH + dt.timedelta(seconds=seconds)
