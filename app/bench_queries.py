@@ -25,7 +25,7 @@ from app.store.client import Store
 from app.store.closer import closable_until, close_sessions
 from app.store.migrate import apply_migrations
 
-__all__ = ["fill_events", "run_query_bench"]
+__all__ = ["fill_events", "median_ms", "run_query_bench"]
 
 SITE = "s_bench"
 EVENTS_PER_SESSION = 12
@@ -97,7 +97,8 @@ def fill_events(store: Store, count: int, *, end: dt.datetime, days: int = 30) -
     return time.perf_counter() - began
 
 
-def _median_ms(run: Callable[[], Any], repeat: int) -> float:
+def median_ms(run: Callable[[], Any], repeat: int) -> float:
+    """Median wall time of `repeat` runs after one warm-up run (caches warm, as in use)."""
     run()  # warm caches once, as a dashboard that is in use has them
     samples = []
     for _ in range(repeat):
@@ -143,7 +144,7 @@ def run_query_bench(args: argparse.Namespace) -> int:
             "vitals by page": lambda: vitals.vitals(store, by_page),
             "sessions list": lambda: sessions.session_list(store, listing),
         }
-        results = {name: _median_ms(run, args.repeat) for name, run in cases.items()}
+        results = {name: median_ms(run, args.repeat) for name, run in cases.items()}
         base = results["baseline count() scan"]
     report = {
         "events": int(stored),

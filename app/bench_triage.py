@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
 
+from app.bench_queries import median_ms
 from app.config import Settings
 from app.store.client import Store
 from app.store.migrate import apply_migrations
@@ -95,16 +95,6 @@ def fill_errors(
     return time.perf_counter() - began
 
 
-def _median_ms(run: Callable[[], Any], repeat: int) -> float:
-    run()
-    samples = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - began) * 1000)
-    return round(statistics.median(samples), 1)
-
-
 def run_triage_bench(args: argparse.Namespace) -> int:
     events: int = args.events
     with tempfile.TemporaryDirectory(prefix="beacon-tbench-") as tmp:
@@ -149,7 +139,7 @@ def run_triage_bench(args: argparse.Namespace) -> int:
             "detail (middling issue)": lambda: issue_detail(store, IssueQuery(**period), middle),
             "change (assign)": lambda: change_issue(store, SITE, middle, Assign(assignee="a")),
         }
-        results = {name: _median_ms(run, args.repeat) for name, run in cases.items()}
+        results = {name: median_ms(run, args.repeat) for name, run in cases.items()}
         regressed = sum(
             1 for i in list_issues(store, IssueQuery(**period, statuses=("regressed",)))["issues"]
         )
