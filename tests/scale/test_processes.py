@@ -21,7 +21,9 @@ pytestmark = pytest.mark.slow
 
 LIMITS = {
     "BEACON_CLIENT_IP_HEADER": "X-Forwarded-For",
-    "BEACON_RATE_LIMIT_IP_PER_SECOND": "1",
+    # One token per 20 s: slow enough that no refill lands between the flood and the
+    # checks after it on a loaded machine.
+    "BEACON_RATE_LIMIT_IP_PER_SECOND": "0.05",
     "BEACON_RATE_LIMIT_IP_BURST": "5",
 }
 
@@ -67,8 +69,8 @@ def test_a_flood_from_one_ip_is_limited_and_another_site_is_not(cluster: Cluster
     url = cluster.ingest[0].base_url
     flood = [_post(url, flooded.site, "203.0.113.7") for _ in range(15)]
     codes = [r.status_code for r in flood]
-    # The burst of 5 (and at most a token or two refilled meanwhile), then 429.
-    assert 5 <= codes.count(202) <= 8, codes
+    # The burst of 5 (and at most a token refilled meanwhile), then 429.
+    assert 5 <= codes.count(202) <= 6, codes
     assert codes[-1] == 429
     refused = [r for r in flood if r.status_code == 429]
     assert all(int(r.headers["retry-after"]) >= 1 for r in refused)
