@@ -344,3 +344,18 @@ def test_invalid_source_maps_are_refused(store: Store) -> None:
         store_sourcemap(store, SITE, "1", "/a.js", b"{not json", now=NOW)
     with pytest.raises(SourceMapError, match="release"):
         store_sourcemap(store, SITE, "", "/a.js", b"{}", now=NOW)
+
+
+def test_a_late_event_for_a_cached_closed_day_is_counted(store: Store) -> None:
+    """The list caches closed days' numbers per process; a late event must still count."""
+    two_days_ago = NOW - dt.timedelta(days=2)
+    insert(store, [error_row(at=two_days_ago, sid="late-1", visitor=41)])
+    period = query(start=NOW - dt.timedelta(days=5))
+    before = {i["issue_id"]: i for i in list_issues(store, period)["issues"]}
+    assert [i["events"] for i in before.values()] == [1]
+    # The same day again, after the cache holds it: another event and another user.
+    insert(store, [error_row(at=two_days_ago + dt.timedelta(minutes=5), sid="late-2", visitor=42)])
+    after = {i["issue_id"]: i for i in list_issues(store, period)["issues"]}
+    assert after.keys() == before.keys()
+    (issue,) = after.values()
+    assert (issue["events"], issue["users"], issue["sessions"]) == (2, 2, 2)
