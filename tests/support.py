@@ -16,7 +16,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +178,43 @@ class BeaconProcess:
                 return rows
             time.sleep(0.1)
         raise AssertionError(f"condition not met within {timeout}s; last rows: {rows[-20:]}")
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+# The launch recipe that works on these machines (shared/BROWSER-NOTES.md): no sandbox as
+# root, no calls home, no automation flag, and a regular Chrome user agent both ways —
+# beacons sent while a page is left go out from the browser process, which ignores
+# Playwright's per-page override (and would say HeadlessChrome, which the bot filter drops).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-blink-features=AutomationControlled",
+    f"--user-agent={CHROME_UA}",
+]
+
+
+@contextmanager
+def chromium_context(profile_dir: Path, **options: Any) -> Iterator[Any]:
+    """A Playwright persistent context of the system Chromium (skips without it)."""
+    import pytest
+
+    if not CHROMIUM.exists():
+        pytest.skip("system chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile_dir),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            user_agent=CHROME_UA,
+            **options,
+        )
+        try:
+            yield context
+        finally:
+            context.close()

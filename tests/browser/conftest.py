@@ -32,21 +32,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.support import CHROME_UA, REPO, BeaconProcess, Site, free_port
+from tests.support import REPO, BeaconProcess, Site, chromium_context, free_port
 
 SNIPPET_DIR = REPO / "js-snippet"
 DIST = SNIPPET_DIR / "dist" / "beacon.min.js"
 WEB_VITALS = SNIPPET_DIR / "node_modules" / "web-vitals" / "dist" / "web-vitals.attribution.iife.js"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--disable-blink-features=AutomationControlled",
-]
 
 Rows = list[dict[str, Any]]
 
@@ -252,24 +242,13 @@ def web(snippet: Path) -> Iterator[WebServer]:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("system chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium")),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            # The flag too: beacons sent while a page is left go out from the browser
-            # process, which ignores Playwright's per-page override (HeadlessChrome UA).
-            args=[*CHROMIUM_ARGS, f"--user-agent={CHROME_UA}"],
-            user_agent=CHROME_UA,
-            # Playwright turns the back/forward cache off; the bfcache test needs it.
-            ignore_default_args=["--disable-back-forward-cache"],
-            viewport={"width": 1024, "height": 768},
-        )
+    with chromium_context(
+        tmp_path_factory.mktemp("chromium"),
+        # Playwright turns the back/forward cache off; the bfcache test needs it.
+        ignore_default_args=["--disable-back-forward-cache"],
+        viewport={"width": 1024, "height": 768},
+    ) as context:
         yield context
-        context.close()
 
 
 @pytest.fixture(scope="module")

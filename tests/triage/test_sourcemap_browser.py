@@ -17,34 +17,18 @@ import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support import CHROME_UA, REPO, BeaconProcess, Site, free_port
+from tests.support import REPO, BeaconProcess, Site, chromium_context, free_port
 
 pytestmark = pytest.mark.browser
 
 SNIPPET_DIR = REPO / "js-snippet"
 SNIPPET = SNIPPET_DIR / "dist" / "beacon.min.js"
 ESBUILD = SNIPPET_DIR / "node_modules" / ".bin" / "esbuild"
-CHROMIUM = Path("/usr/bin/chromium")
-# The launch recipe that works on these machines (see tests/browser/conftest.py and
-# /work/shared/BROWSER-NOTES.md): no sandbox as root, no calls home, no automation flag,
-# and a regular Chrome user agent both ways (beacons sent while a page is left go out
-# from the browser process, which ignores Playwright's per-page override).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--disable-blink-features=AutomationControlled",
-    f"--user-agent={CHROME_UA}",
-]
 BUNDLE_PATH = "/assets/shop.min.js"
 
 CART_JS = """\
@@ -158,19 +142,8 @@ def pages(bundle: tuple[bytes, bytes]) -> Iterator[_Pages]:
 
 @pytest.fixture(scope="module")
 def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("system chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium")),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            user_agent=CHROME_UA,
-        )
+    with chromium_context(tmp_path_factory.mktemp("chromium")) as context:
         yield context
-        context.close()
 
 
 def _wait_for_issue(
