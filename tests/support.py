@@ -44,12 +44,19 @@ class Site(msgspec.Struct, frozen=True):
 
 
 class BeaconProcess:
-    """One `beacon serve` subprocess over a data directory that outlives it."""
+    """One `beacon serve` (or another `beacon <command>`) subprocess over a data directory
+    that outlives it."""
 
     def __init__(
-        self, data_dir: Path, *, env: Mapping[str, str] | None = None, port: int | None = None
+        self,
+        data_dir: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        port: int | None = None,
+        command: str = "serve",
     ) -> None:
         self.data_dir = data_dir
+        self.command = command
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -60,7 +67,7 @@ class BeaconProcess:
             "BEACON_LOG_LEVEL": "WARNING",
             **(env or {}),
         }
-        self.log_path = data_dir.parent / f"beacon-{self.port}.log"
+        self.log_path = data_dir.parent / f"{command}-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self._log_file: Any = None
 
@@ -68,7 +75,7 @@ class BeaconProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve"],
+            [sys.executable, "-m", "app", self.command],
             cwd=REPO,
             env=self.env,
             stdout=self._log_file,
@@ -77,14 +84,14 @@ class BeaconProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"beacon exited early:\n{self.log()}")
+                raise RuntimeError(f"beacon {self.command} exited early:\n{self.log()}")
             try:
                 if httpx.get(self.base_url + "/readyz", timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"beacon did not become ready:\n{self.log()}")
+        raise RuntimeError(f"beacon {self.command} did not become ready:\n{self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -15,7 +15,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -27,7 +26,7 @@ from typing import Any
 import httpx
 import redis
 
-from tests.support import CHROME_UA, REPO, BeaconProcess, free_port
+from tests.support import CHROME_UA, BeaconProcess, free_port
 
 REDIS_BINARY = "/usr/bin/redis-server"
 EVENTS_PER_REQUEST = 10
@@ -91,31 +90,7 @@ class ScaleProcess(BeaconProcess):
             "BEACON_BATCH_MS": "200",
             **dict(kwargs.pop("env", None) or {}),
         }
-        super().__init__(data_dir, env=env, **kwargs)
-        self.command = command
-        self.log_path = data_dir.parent / f"{command}-{self.port}.log"
-
-    def start(self, timeout: float = 60.0) -> ScaleProcess:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "app", self.command],
-            cwd=REPO,
-            env=self.env,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"beacon {self.command} exited early:\n{self.log()}")
-            try:
-                if httpx.get(self.base_url + "/readyz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"beacon {self.command} did not become ready:\n{self.log()}")
+        super().__init__(data_dir, env=env, command=command, **kwargs)
 
     def pause(self) -> None:
         assert self.process is not None
@@ -163,6 +138,7 @@ class Load:
         self.retry_after: list[str] = []
         self._headers = {"content-type": "text/plain", "user-agent": CHROME_UA, **(headers or {})}
         self._stop = threading.Event()
+        self.threads = threads
         self._threads = [threading.Thread(target=self._run, args=(i,)) for i in range(threads)]
 
     def __enter__(self) -> Load:
