@@ -128,7 +128,10 @@ def test_store_away_for_30_seconds_the_backlog_grows_then_drains(deployment: Dep
         time.sleep(2.0)
     assert load.count("503") == 0, load.statuses  # the backlog never reached its limit
     assert acked_during_outage > 500, load.statuses
-    assert length_after_outage >= length_at_stop + acked_during_outage
+    # A request in flight when the stream length was read may already be in it and be
+    # counted as acknowledged only afterwards: at most one per load thread.
+    in_flight = load.threads
+    assert length_after_outage >= length_at_stop + acked_during_outage - in_flight
     assert_stored_exactly_once(deployment.worker, deployment.site, load.acknowledged)
     deadline = time.monotonic() + 30
     with deployment.redis() as client:
