@@ -180,20 +180,26 @@ def make_bodies(site: str, count: int, events: int, seed: int = 7) -> list[bytes
     return bodies
 
 
+# Requests are formatted once, when wrk loads the script, so that wrk spends as little CPU
+# per request as it can: on 2 cores the load generator shares the machine with the server,
+# and a cheaper generator raises the bare app's ceiling most (it is closest to wrk's limit).
 _LUA = r"""
-local bodies = {}
-for line in io.lines("%(bodies)s") do bodies[#bodies + 1] = line end
 local agents = %(agents)s
+local requests = {}
+local i = 0
+for line in io.lines("%(bodies)s") do
+  i = i + 1
+  requests[i] = wrk.format("POST", "/api/event", {
+    ["Content-Type"] = "text/plain",
+    ["User-Agent"] = agents[i %% #agents + 1],
+    ["X-Forwarded-For"] = "81.2." .. (i %% 200) .. "." .. (i %% 250 + 1),
+    ["Origin"] = "https://bench.test",
+  }, line)
+end
 local counter = 0
 request = function()
   counter = counter + 1
-  local i = counter %% #bodies + 1
-  return wrk.format("POST", "/api/event", {
-    ["Content-Type"] = "text/plain",
-    ["User-Agent"] = agents[counter %% #agents + 1],
-    ["X-Forwarded-For"] = "81.2." .. (counter %% 200) .. "." .. (counter %% 250 + 1),
-    ["Origin"] = "https://bench.test",
-  }, bodies[i])
+  return requests[counter %% #requests + 1]
 end
 """
 
@@ -252,7 +258,42 @@ def _metrics(base: str) -> dict[str, float]:
     ):
         match = re.search(rf"^{name} ([\d.e+]+)$", text, re.M)
         values[name] = float(match[1]) if match else 0.0
+    for step, seconds in re.findall(
+        r'^beacon_pipeline_step_seconds_total\{step="(\w+)"\} ([\d.e+-]+)$', text, re.M
+    ):
+        values[f"step:{step}"] = float(seconds)
     return values
+
+
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each thread of `pid`, summed by name.
+
+    The main thread (the event loop) is reported as "main"; other threads by their
+    kernel name (Python's own threads all show the interpreter's name, "python").
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = "main" if task.name == str(pid) else (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        # After the ")" that closes comm, utime and stime are the 12th and 13th fields.
+        used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+def cpu_per_request_us(
+    before: dict[str, float], after: dict[str, float], requests: int
+) -> dict[str, float]:
+    """Microseconds of CPU per request for each thread name, busiest first."""
+    spent = {name: after[name] - before.get(name, 0.0) for name in after}
+    return {
+        name: round(seconds / max(requests, 1) * 1e6, 1)
+        for name, seconds in sorted(spent.items(), key=lambda item: -item[1])
+        if seconds > 0
+    }
 
 
 def _serve(args: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -346,9 +387,14 @@ def run_bench(args: argparse.Namespace) -> int:
         )
         try:
             run_wrk(f"http://127.0.0.1:{port}", script, 2, concurrency)  # warm-up
-            results["bare"] = msgspec.to_builtins(
-                run_wrk(f"http://127.0.0.1:{port}", script, seconds, concurrency)
-            )
+            cpu_before = thread_cpu_seconds(bare.pid)
+            bare_run = run_wrk(f"http://127.0.0.1:{port}", script, seconds, concurrency)
+            results["bare"] = {
+                **msgspec.to_builtins(bare_run),
+                "cpu_us_per_request": cpu_per_request_us(
+                    cpu_before, thread_cpu_seconds(bare.pid), bare_run.requests
+                ),
+            }
         finally:
             bare.terminate()
             bare.wait(30)
@@ -371,7 +417,9 @@ def run_bench(args: argparse.Namespace) -> int:
             sampler = threading.Thread(target=sample)
             sampler.start()
             profiler = _start_profiler(beacon.pid, seconds, args.profile) if args.profile else None
+            cpu_before = thread_cpu_seconds(beacon.pid)
             loaded = run_wrk(base, script, seconds, concurrency)
+            cpu = cpu_per_request_us(cpu_before, thread_cpu_seconds(beacon.pid), loaded.requests)
             if profiler is not None:
                 profiler.wait(60)
             stop.set()
@@ -392,6 +440,14 @@ def run_bench(args: argparse.Namespace) -> int:
                 "stored_events_per_second": stored / seconds,
                 "all_stored_seconds_after_load": round(lag, 3),
                 "spool_backlog_bytes_samples": samples,
+                "cpu_us_per_request": cpu,
+                "pipeline_us_per_request": {
+                    key.removeprefix("step:"): round(
+                        (after[key] - before.get(key, 0.0)) / max(loaded.requests, 1) * 1e6, 1
+                    )
+                    for key in after
+                    if key.startswith("step:")
+                },
             }
         finally:
             beacon.terminate()
@@ -414,6 +470,11 @@ def run_bench(args: argparse.Namespace) -> int:
             f"{x['non_2xx']:>9}"
         )
         print(f"beacon / bare: {results['ratio_beacon_to_bare']:.3f}")
+        for label, phase in (("bare", b), ("beacon", x)):
+            shares = ", ".join(f"{k} {v:.0f}" for k, v in phase["cpu_us_per_request"].items())
+            print(f"CPU µs per request, {label}, by thread: {shares}")
+        steps = ", ".join(f"{k} {v:.0f}" for k, v in x["pipeline_us_per_request"].items())
+        print(f"pipeline step µs per request (wall, in the event loop): {steps}")
         print(
             f"stored {x['stored_events']:.0f} events ({x['stored_events_per_second']:.0f}/s); "
             f"all stored {x['all_stored_seconds_after_load']} s after the load stopped"

@@ -12,6 +12,7 @@ each `pid` is remembered in a bounded `PageCache`; an event may also carry its p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from itertools import islice
 
@@ -111,7 +112,9 @@ def expand_events(
     stale = 0
     oldest_ms = received_at_ms - max_age_ms
     for event in batch.events:
-        ts = min(event.ts - skew_ms, received_at_ms)
+        ts = event.ts - skew_ms
+        if ts > received_at_ms:  # never later than the receipt (see app/ingest/clock.py)
+            ts = received_at_ms
         if ts < oldest_ms:
             stale += 1
             continue
@@ -168,66 +171,137 @@ def expand_events(
                 route=route_template(page.path),
             )
             page_rows[key] = base
-        row = replace(
-            base,
-            ts=ts / 1000,
-            visitor_id=session.visitor_id,
-            session_seq=seq,
-            session_start=start_ms / 1000,
+        rows.append(
+            _ROW_BUILDERS[type(event)](
+                base, event, ts / 1000, session.visitor_id, seq, start_ms / 1000
+            )
         )
-        if isinstance(event, Vital):
-            row = replace(
-                row,
-                type="vital",
-                name=event.name,
-                value=event.value,
-                rating=vital_rating(event.name, event.value),
-                metric_id=event.id,
-                target=_scrub(event.target),
-                attr=_flat(event.attr) if event.attr else {},
-            )
-        elif isinstance(event, ErrorEvent):
-            row = _error_row(row, event)
-        elif isinstance(event, Click):
-            row = replace(
-                row,
-                type="click",
-                target=_scrub(event.target),
-                text=_scrub(event.text),
-                rage=int(event.rage),
-            )
-        elif isinstance(event, Submit):
-            row = replace(row, type="submit", target=_scrub(event.target))
-        elif isinstance(event, Scroll):
-            row = replace(row, type="scroll", scroll_depth=event.depth)
-        elif isinstance(event, Engagement):
-            row = replace(
-                row, type="engagement", engaged_ms=event.engaged_ms, scroll_depth=event.scroll
-            )
-        elif isinstance(event, Custom):
-            row = replace(
-                row, type="custom", name=event.name, props=_flat(event.props) if event.props else {}
-            )
-        elif isinstance(event, Timing):
-            row = replace(
-                row,
-                type="timing",
-                dns=event.dns,
-                tcp=event.tcp,
-                tls=event.tls,
-                req=event.req,
-                res=event.res,
-                dom=event.dom,
-                load=event.load,
-                transfer=event.transfer,
-                longtasks=event.longtasks,
-                tbt=event.tbt,
-            )
-        rows.append(row)
     return rows, stale
 
 
-def _error_row(row: EventRow, event: ErrorEvent) -> EventRow:
+# One builder per event type (other than the page view): each copies the page's base row
+# and sets the event's own columns and its place in the session in one `replace`.
+
+
+def _vital_row(
+    base: EventRow, event: Vital, ts: float, visitor: int, seq: int, start: float
+) -> EventRow:
+    return replace(
+        base,
+        ts=ts,
+        visitor_id=visitor,
+        session_seq=seq,
+        session_start=start,
+        type="vital",
+        name=event.name,
+        value=event.value,
+        rating=vital_rating(event.name, event.value),
+        metric_id=event.id,
+        target=_scrub(event.target),
+        attr=_flat(event.attr) if event.attr else {},
+    )
+
+
+def _click_row(
+    base: EventRow, event: Click, ts: float, visitor: int, seq: int, start: float
+) -> EventRow:
+    return replace(
+        base,
+        ts=ts,
+        visitor_id=visitor,
+        session_seq=seq,
+        session_start=start,
+        type="click",
+        target=_scrub(event.target),
+        text=_scrub(event.text),
+        rage=int(event.rage),
+    )
+
+
+def _submit_row(
+    base: EventRow, event: Submit, ts: float, visitor: int, seq: int, start: float
+) -> EventRow:
+    return replace(
+        base,
+        ts=ts,
+        visitor_id=visitor,
+        session_seq=seq,
+        session_start=start,
+        type="submit",
+        target=_scrub(event.target),
+    )
+
+
+def _scroll_row(
+    base: EventRow, event: Scroll, ts: float, visitor: int, seq: int, start: float
+) -> EventRow:
+    return replace(
+        base,
+        ts=ts,
+        visitor_id=visitor,
+        session_seq=seq,
+        session_start=start,
+        type="scroll",
+        scroll_depth=event.depth,
+    )
+
+
+def _engagement_row(
+    base: EventRow, event: Engagement, ts: float, visitor: int, seq: int, start: float
+) -> EventRow:
+    return replace(
+        base,
+        ts=ts,
+        visitor_id=visitor,
+        session_seq=seq,
+        session_start=start,
+        type="engagement",
+        engaged_ms=event.engaged_ms,
+        scroll_depth=event.scroll,
+    )
+
+
+def _custom_row(
+    base: EventRow, event: Custom, ts: float, visitor: int, seq: int, start: float
+) -> EventRow:
+    return replace(
+        base,
+        ts=ts,
+        visitor_id=visitor,
+        session_seq=seq,
+        session_start=start,
+        type="custom",
+        name=event.name,
+        props=_flat(event.props) if event.props else {},
+    )
+
+
+def _timing_row(
+    base: EventRow, event: Timing, ts: float, visitor: int, seq: int, start: float
+) -> EventRow:
+    return replace(
+        base,
+        ts=ts,
+        visitor_id=visitor,
+        session_seq=seq,
+        session_start=start,
+        type="timing",
+        dns=event.dns,
+        tcp=event.tcp,
+        tls=event.tls,
+        req=event.req,
+        res=event.res,
+        dom=event.dom,
+        load=event.load,
+        transfer=event.transfer,
+        longtasks=event.longtasks,
+        tbt=event.tbt,
+    )
+
+
+def _error_row(
+    base: EventRow, event: ErrorEvent, ts: float, visitor: int, seq: int, start: float
+) -> EventRow:
     message = _scrub(event.message)
     stack = _scrub(event.stack)
     req_url = referrer_url(event.req_url) if event.req_url else ""
@@ -243,7 +317,11 @@ def _error_row(row: EventRow, event: ErrorEvent) -> EventRow:
         method=event.method,
     )
     return replace(
-        row,
+        base,
+        ts=ts,
+        visitor_id=visitor,
+        session_seq=seq,
+        session_start=start,
         type="error",
         error_kind=event.kind,
         error_type=event.type,
@@ -260,6 +338,18 @@ def _error_row(row: EventRow, event: ErrorEvent) -> EventRow:
         fingerprint=fingerprint.hash,
         culprit=fingerprint.culprit,
     )
+
+
+_ROW_BUILDERS: dict[type, Callable[..., EventRow]] = {
+    Vital: _vital_row,
+    ErrorEvent: _error_row,
+    Click: _click_row,
+    Submit: _submit_row,
+    Scroll: _scroll_row,
+    Engagement: _engagement_row,
+    Custom: _custom_row,
+    Timing: _timing_row,
+}
 
 
 # web-vitals thresholds (DESIGN §6): value <= good is "good", > poor is "poor".

@@ -46,8 +46,9 @@ class IngestStats:
         self.events_accepted = 0
         self.events_dropped: Counter[str] = Counter()
         self.requests_rejected: Counter[str] = Counter()
+        self.pipeline_runs = 0
+        #: Seconds spent in each pipeline step, estimated from a sample of the runs.
         self.step_seconds: Counter[str] = Counter()
-        self.step_calls: Counter[str] = Counter()
 
     def dropped(self, reason: DropReason, events: int) -> None:
         self.events_dropped[reason] += events
