@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from app.buffer.spool import Record, Spool
 
-__all__ = ["Batcher", "BatcherStats"]
+__all__ = ["Batcher", "BatcherStats", "insert_until_stored"]
 
 log = logging.getLogger("beacon.batcher")
 
@@ -41,6 +41,54 @@ class BatcherStats:
         self.insert_errors = 0
         self.last_flush_seconds = 0.0
         self.last_error = ""
+
+
+def insert_until_stored(
+    insert: InsertFn,
+    body: bytes,
+    token: str,
+    stats: BatcherStats,
+    *,
+    should_stop: Callable[[], bool],
+    wait: Callable[[float], object],
+    on_failure: Callable[[], None],
+    on_flush: FlushObserver | None = None,
+    between_tries: Callable[[], None] | None = None,
+) -> bool:
+    """Insert one batch, retrying the same body and token with capped exponential backoff.
+
+    Shared by the spool batcher and the scale-mode stream writer. Returns True once the
+    batch is stored (stats and `on_flush` updated), False when `should_stop()` says to
+    give up after a failure. `between_tries` runs after each wait (e.g. to keep a claim).
+    """
+    backoff = 0.2
+    while True:
+        began = time.perf_counter()
+        try:
+            insert(body, token)
+        except Exception as exc:
+            stats.insert_errors += 1
+            stats.last_error = str(exc)[:500]
+            on_failure()
+            log.warning(
+                "insert failed; retrying the same batch",
+                extra={"error": str(exc)[:500], "batch": token, "retry_in": backoff},
+            )
+            if should_stop():
+                return False
+            wait(backoff)
+            backoff = min(backoff * 2, 5.0)
+            if between_tries is not None:
+                between_tries()
+            continue
+        elapsed = time.perf_counter() - began
+        rows = body.count(b"\n")
+        stats.batches += 1
+        stats.rows += rows
+        stats.last_flush_seconds = elapsed
+        if on_flush is not None:
+            on_flush(rows, elapsed)
+        return True
 
 
 class Batcher:
@@ -127,31 +175,20 @@ class Batcher:
         body = b"".join(record.payload for record in records)
         token = f"spool-{start}-{end}"
         self._spool.begin_batch(start, end)
-        backoff = 0.2
-        while True:
-            began = time.perf_counter()
-            try:
-                self._insert(body, token)
-            except Exception as exc:
-                self.stats.insert_errors += 1
-                self.stats.last_error = str(exc)[:500]
-                self.healthy = False
-                log.warning(
-                    "insert failed; retrying the same batch",
-                    extra={"error": str(exc)[:500], "batch": token, "retry_in": backoff},
-                )
-                if self._stopping.is_set() and time.monotonic() > self._deadline:
-                    return False
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            elapsed = time.perf_counter() - began
-            rows = body.count(b"\n")
+        stored = insert_until_stored(
+            self._insert,
+            body,
+            token,
+            self.stats,
+            should_stop=lambda: self._stopping.is_set() and time.monotonic() > self._deadline,
+            wait=time.sleep,  # not the stop event: a stopping batcher still retries
+            on_failure=self._mark_unhealthy,
+            on_flush=self._on_flush,
+        )
+        if stored:
             self._spool.commit_batch(end)
             self.healthy = True
-            self.stats.batches += 1
-            self.stats.rows += rows
-            self.stats.last_flush_seconds = elapsed
-            if self._on_flush is not None:
-                self._on_flush(rows, elapsed)
-            return True
+        return stored
+
+    def _mark_unhealthy(self) -> None:
+        self.healthy = False

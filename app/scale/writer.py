@@ -42,7 +42,7 @@ import msgspec
 import redis
 from redis.exceptions import RedisError, ResponseError
 
-from app.buffer.batcher import BatcherStats, FlushObserver, InsertFn
+from app.buffer.batcher import BatcherStats, FlushObserver, InsertFn, insert_until_stored
 from app.scale.keys import GROUP, Keys
 from app.scale.sink import PAYLOAD_FIELD
 
@@ -340,36 +340,28 @@ class StreamWorker:
         return True
 
     def _insert_until_done(self, body: bytes, token: str, ids: list[str]) -> bool:
-        backoff = 0.2
         last_touch = time.monotonic()
-        while True:
-            began = time.perf_counter()
-            try:
-                self._insert(body, token)
-            except Exception as exc:
-                self.stats.insert_errors += 1
-                self.stats.last_error = str(exc)[:500]
-                self.healthy = False
-                log.warning(
-                    "insert failed; retrying the same batch",
-                    extra={"error": str(exc)[:500], "batch": token, "retry_in": backoff},
-                )
-                if self._give_up():
-                    return False
-                self._stopping.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
-                if time.monotonic() - last_touch > self._claim_idle_ms / 3000:
-                    last_touch = time.monotonic()
-                    self._keep_claimed(ids)
-                continue
-            elapsed = time.perf_counter() - began
-            rows = body.count(b"\n")
-            self.stats.batches += 1
-            self.stats.rows += rows
-            self.stats.last_flush_seconds = elapsed
-            if self._on_flush is not None:
-                self._on_flush(rows, elapsed)
-            return True
+
+        def keep_claim_fresh() -> None:
+            nonlocal last_touch
+            if time.monotonic() - last_touch > self._claim_idle_ms / 3000:
+                last_touch = time.monotonic()
+                self._keep_claimed(ids)
+
+        return insert_until_stored(
+            self._insert,
+            body,
+            token,
+            self.stats,
+            should_stop=self._give_up,
+            wait=self._stopping.wait,
+            on_failure=self._mark_unhealthy,
+            on_flush=self._on_flush,
+            between_tries=keep_claim_fresh,
+        )
+
+    def _mark_unhealthy(self) -> None:
+        self.healthy = False
 
     def _keep_claimed(self, ids: list[str]) -> None:
         """Reset the idle time of our pending entries: we are alive, do not take them."""
