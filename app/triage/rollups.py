@@ -32,6 +32,7 @@ from typing import Any
 import msgspec
 
 from app.store.client import Store
+from app.triage.closer import closed_horizon_sql
 
 __all__ = [
     "CACHED_DAYS",
@@ -144,6 +145,8 @@ _DayKey = tuple[str, str, dt.date]  # (store, site, day)
 _SumKey = tuple[str, str, tuple[tuple[dt.date, int], ...]]  # (store, site, days and totals)
 _closed_days: OrderedDict[_DayKey, tuple[int, dict[str, tuple[int, int, int]]]] = OrderedDict()
 _closed_sums: OrderedDict[_SumKey, dict[str, tuple[int, int, int]]] = OrderedDict()
+_FinalKey = tuple[str, str, dt.date, dt.date]  # (store, site, first day, end day)
+_finalized_sums: OrderedDict[_FinalKey, dict[str, tuple[int, int, int]]] = OrderedDict()
 _closed_lock = threading.Lock()
 
 
@@ -152,6 +155,7 @@ def clear_cache() -> None:
     with _closed_lock:
         _closed_days.clear()
         _closed_sums.clear()
+        _finalized_sums.clear()
 
 
 def _store_key(store: Store) -> str:
@@ -163,7 +167,7 @@ def _day_rows(
 ) -> dict[dt.date, dict[str, tuple[int, int, int]]]:
     rows = store.rows(
         "SELECT day, fingerprint, sum(events), uniqMerge(users), uniqMerge(sessions) "
-        f"FROM {store.table('issues_daily')} "
+        f"FROM {store.table('issues_by_day')} "
         "WHERE site_id = {site:String} AND day IN {days:Array(Date)} "
         "GROUP BY day, fingerprint",
         {"site": site, "days": days},
@@ -177,19 +181,52 @@ def _day_rows(
 def _whole_days(
     store: Store, site: str, first: dt.date, last: dt.date, today: dt.date
 ) -> list[dict[str, tuple[int, int, int]]]:
-    """Per-issue counts of the days in [first, last) that have errors: the closed days
-    summed into one mapping (cached), then each open day (today, or later)."""
+    """Per-issue counts of the days in [first, last) that have errors: the days before
+    the closed horizon from `issue_days_closed` (cached), the other closed days (before
+    today) summed into one mapping (cached), then each open day (today, or later)."""
     totals = store.rows(
-        f"SELECT day, sum(events) FROM {store.table('issues_daily')} "
-        "WHERE site_id = {site:String} AND day >= {d0:Date} AND day < {d1:Date} GROUP BY day",
+        f"SELECT day, sum(events), {closed_horizon_sql(store)} "
+        f"FROM {store.table('issues_by_day')} WHERE site_id = {{site:String}} "
+        "AND day >= {d0:Date} AND day < {d1:Date} GROUP BY day",
         {"site": site, "d0": first, "d1": last},
     )
-    closed = tuple(sorted((day, total) for day, total in totals if day < today))
-    open_days = sorted(day for day, _total in totals if day >= today)
-    found = [_closed_sum(store, site, closed)] if closed else []
+    if not totals:
+        return []
+    horizon: dt.date = totals[0][2]
+    found = [_finalized_sum(store, site, first, min(last, horizon))] if first < horizon else []
+    rolled = [(day, total) for day, total, _horizon in totals if day >= horizon]
+    closed = tuple(sorted((day, total) for day, total in rolled if day < today))
+    open_days = sorted(day for day, _total in rolled if day >= today)
+    if closed:
+        found.append(_closed_sum(store, site, closed))
     if open_days:
         found += _day_rows(store, site, open_days).values()
     return found
+
+
+def _finalized_sum(
+    store: Store, site: str, first: dt.date, until: dt.date
+) -> dict[str, tuple[int, int, int]]:
+    """Counts per issue summed over the finalized days in [first, until) (cached: a day
+    in `issue_days_closed` never changes, the closer writes it once)."""
+    key = (_store_key(store), site, first, until)
+    with _closed_lock:
+        summed = _finalized_sums.get(key)
+        if summed is not None:
+            _finalized_sums.move_to_end(key)
+            return summed
+    rows = store.rows(
+        "SELECT fingerprint, sum(events), sum(users), sum(sessions) "
+        f"FROM {store.table('issue_days_closed')} WHERE site_id = {{site:String}} "
+        "AND dimension = '' AND day >= {d0:Date} AND day < {d1:Date} GROUP BY fingerprint",
+        {"site": site, "d0": first, "d1": until},
+    )
+    summed = {fp: (events, users, sessions) for fp, events, users, sessions in rows}
+    with _closed_lock:
+        _finalized_sums[key] = summed
+        while len(_finalized_sums) > CACHED_SUMS:
+            _finalized_sums.popitem(last=False)
+    return summed
 
 
 def _closed_sum(
@@ -263,10 +300,15 @@ def period_counts(
                     else:
                         counts.add(events, users, sessions)
         else:
+            whole = "site_id = {site:String} AND fingerprint = {fp:String} "
+            whole += "AND day >= {d0:Date} AND day < {d1:Date}"
+            horizon = closed_horizon_sql(store)
             rows = store.rows(
+                f"SELECT sum(events), sum(users), sum(sessions) "
+                f"FROM {store.table('issue_days_closed')} WHERE {whole} AND dimension = '' "
+                f"AND day < {horizon} GROUP BY fingerprint UNION ALL "
                 "SELECT sum(events), uniqMerge(users), uniqMerge(sessions) "
-                f"FROM {store.table('issues_daily')} WHERE site_id = {{site:String}} "
-                "AND fingerprint = {fp:String} AND day >= {d0:Date} AND day < {d1:Date} "
+                f"FROM {store.table('issues_by_day')} WHERE {whole} AND day >= {horizon} "
                 "GROUP BY day",
                 {"site": site, "fp": fingerprint, "d0": first.date(), "d1": last.date()},
             )
@@ -353,15 +395,25 @@ def issue_period(
         params.update(d0=first.date(), d1=last.date(), h0=utc(first), h1=utc(last))
         whole = "site_id = {site:String} AND fingerprint = {fp:String} AND day >= {d0:Date} "
         whole += "AND day < {d1:Date}"
+        # Finalized numbers before the closed horizon, rollup states from it on. The
+        # horizon is one scalar subquery of this query, the same value in every part.
+        horizon = closed_horizon_sql(store)
         parts.append(
             "SELECT '' AS dimension, '' AS value, day, sum(events) AS events, "
             "uniqMerge(users) AS users, uniqMerge(sessions) AS sessions "
-            f"FROM {store.table('issues_daily')} WHERE {whole} GROUP BY day"
+            f"FROM {store.table('issues_by_day')} WHERE {whole} AND day >= {horizon} GROUP BY day"
+        )
+        # Aliases apart from the column names: a WHERE would read an alias, not the column.
+        parts.append(
+            "SELECT toString(dimension) AS closed_dimension, value, toDate(0) AS closed_day, "
+            "sum(events), sum(users), sum(sessions) "
+            f"FROM {store.table('issue_days_closed')} WHERE {whole} AND day < {horizon} "
+            "AND dimension IN ('', 'browser', 'os', 'path', 'release') GROUP BY dimension, value"
         )
         parts.append(
             "SELECT toString(dimension) AS dimension, value, day, sum(events) AS events, "
             "uniqMerge(users) AS users, toUInt64(0) AS sessions "
-            f"FROM {store.table('issue_facets_daily')} WHERE {whole} "
+            f"FROM {store.table('issue_facets_daily')} WHERE {whole} AND day >= {horizon} "
             "GROUP BY dimension, value, day"
         )
         parts.append(
