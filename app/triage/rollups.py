@@ -122,21 +122,23 @@ def days_of(lo: dt.datetime, hi: dt.datetime) -> list[dt.date]:
 
 
 def _edge_filter(
-    edges: list[tuple[dt.datetime, dt.datetime]], params: dict[str, Any]
+    edges: list[tuple[dt.datetime, dt.datetime]], params: dict[str, Any], prefix: str = ""
 ) -> str | None:
-    """A `ts` condition covering the edge ranges (bound into `params`), None when none.
-    It names the ranges' UTC days as well: `events` is sorted by `toDate(ts)`, and a
-    bare `ts` range lets the index skip several times fewer granules."""
+    """A `ts` condition covering the edge ranges (bound into `params`, names starting
+    with `prefix`), None when none. It names the ranges' UTC days as well: `events` is
+    sorted by `toDate(ts)`, and a bare `ts` range lets the index skip several times fewer
+    granules."""
     ranges = []
     days: set[dt.date] = set()
     for index, (lo, hi) in enumerate(edges):
-        params[f"lo{index}"], params[f"hi{index}"] = utc(lo), utc(hi)
-        ranges.append(f"(ts >= {{lo{index}:{TS}}} AND ts < {{hi{index}:{TS}}})")
+        low, high = f"{prefix}lo{index}", f"{prefix}hi{index}"
+        params[low], params[high] = utc(lo), utc(hi)
+        ranges.append(f"(ts >= {{{low}:{TS}}} AND ts < {{{high}:{TS}}})")
         days.update(days_of(lo, hi))
     if not ranges:
         return None
-    params["edge_days"] = sorted(days)
-    return f"(toDate(ts) IN {{edge_days:Array(Date)}} AND ({' OR '.join(ranges)}))"
+    params[f"{prefix}edge_days"] = sorted(days)
+    return f"(toDate(ts) IN {{{prefix}edge_days:Array(Date)}} AND ({' OR '.join(ranges)}))"
 
 
 # -- counts ----------------------------------------------------------------------------
@@ -156,6 +158,7 @@ def clear_cache() -> None:
         _closed_days.clear()
         _closed_sums.clear()
         _finalized_sums.clear()
+        _closed_details.clear()
 
 
 def _store_key(store: Store) -> str:
@@ -377,59 +380,94 @@ def issue_rows(store: Store, site: str, fingerprints: list[str] | None = None) -
 
 # -- detail ------------------------------------------------------------------------------
 
+CACHED_DETAILS = 256
+_DETAIL_FACETS = ("", *FACETS)
 
-def issue_period(
-    store: Store, site: str, fingerprint: str, start: dt.datetime, end: dt.datetime
-) -> tuple[Counts, dict[str, list[tuple[str, int, int]]], list[tuple[dt.datetime, int]]]:
-    """One issue's counts in [start, end), its (value, events, users) per facet in `FACETS`
-    (most events first; every value, not only the ones a page shows) and its hourly
-    histogram as (hour, events), oldest first, in one query: whole days from
-    `issues_daily`, `issue_facets_daily` and `issues_hourly`, the partial days at the edges
-    from one raw scan (which also gives the edge days' hours, the first and last of them
-    counted from the period's bounds). Users (and sessions) per day, summed like
-    `period_counts`."""
-    first, last, edges = split_period(start, end, dt.timedelta(days=1))
-    params: dict[str, Any] = {"site": site, "fp": fingerprint}
+
+class _Part:
+    """One segment of an issue's period, summed: counts, (events, users) per facet value
+    and events per hour (epoch seconds)."""
+
+    def __init__(self) -> None:
+        self.counts = Counts()
+        self.facets: dict[str, dict[str, tuple[int, int]]] = {name: {} for name in FACETS}
+        self.hours: dict[int, int] = {}
+
+    def add(self, dimension: str, value: str, events: int, users: int, sessions: int) -> None:
+        if dimension == "":
+            self.counts.add(events, users, sessions)
+        elif dimension == "hour":
+            seconds = int(value)
+            self.hours[seconds] = self.hours.get(seconds, 0) + events
+        else:
+            had = self.facets[dimension].get(value, (0, 0))
+            self.facets[dimension][value] = (had[0] + events, had[1] + users)
+
+    def merge(self, other: _Part) -> _Part:
+        out = _Part()
+        for part in (self, other):
+            out.counts.add(part.counts.events, part.counts.users, part.counts.sessions)
+            for name, values in part.facets.items():
+                for value, (events, users) in values.items():
+                    out.add(name, value, events, users, 0)
+            for seconds, events in part.hours.items():
+                out.hours[seconds] = out.hours.get(seconds, 0) + events
+        return out
+
+
+# (store, site, fingerprint, start) -> (end of the closed segment, its numbers)
+_DetailKey = tuple[str, str, str, dt.datetime]
+_closed_details: OrderedDict[_DetailKey, tuple[dt.datetime, _Part]] = OrderedDict()
+
+
+def _segment_sql(
+    store: Store,
+    tag: str,
+    lo: dt.datetime,
+    hi: dt.datetime,
+    params: dict[str, Any],
+    *,
+    closed: bool,
+) -> list[str]:
+    """SELECTs of (segment tag, dimension, value, events, users, sessions) for [lo, hi):
+    whole days from `issue_days_closed` (`closed`) or from the rollups, their hours from
+    `issues_hourly`, the partial days at the edges from one raw scan (which also gives
+    their hours). Each SELECT groups by day inside, so that users sum over days."""
+    first, last, edges = split_period(lo, hi, dt.timedelta(days=1))
+    one = "site_id = {site:String} AND fingerprint = {fp:String}"
     parts = []
     if first < last:
-        params.update(d0=first.date(), d1=last.date(), h0=utc(first), h1=utc(last))
-        whole = "site_id = {site:String} AND fingerprint = {fp:String} AND day >= {d0:Date} "
-        whole += "AND day < {d1:Date}"
-        # Finalized numbers before the closed horizon, rollup states from it on. The
-        # horizon is one scalar subquery of this query, the same value in every part.
-        horizon = closed_horizon_sql(store)
+        d0, d1, h0, h1 = (f"{tag}_{name}" for name in ("d0", "d1", "h0", "h1"))
+        params.update({d0: first.date(), d1: last.date(), h0: utc(first), h1: utc(last)})
+        days = f"{one} AND day >= {{{d0}:Date}} AND day < {{{d1}:Date}}"
+        if closed:
+            parts.append(
+                f"SELECT '{tag}', toString(dimension), value, sum(events), sum(users), "
+                f"sum(sessions) FROM {store.table('issue_days_closed')} WHERE {days} "
+                "AND dimension IN {dimensions:Array(String)} GROUP BY dimension, value"
+            )
+        else:
+            parts.append(
+                f"SELECT '{tag}', '', '', sum(events), uniqMerge(users), uniqMerge(sessions) "
+                f"FROM {store.table('issues_by_day')} WHERE {days} GROUP BY day"
+            )
+            parts.append(
+                f"SELECT '{tag}', toString(dimension), value, sum(events), uniqMerge(users), 0 "
+                f"FROM {store.table('issue_facets_daily')} WHERE {days} "
+                "GROUP BY dimension, value, day"
+            )
         parts.append(
-            "SELECT '' AS dimension, '' AS value, day, sum(events) AS events, "
-            "uniqMerge(users) AS users, uniqMerge(sessions) AS sessions "
-            f"FROM {store.table('issues_by_day')} WHERE {whole} AND day >= {horizon} GROUP BY day"
+            f"SELECT '{tag}', 'hour', toString(toUnixTimestamp(hour)), sum(events), 0, 0 "
+            f"FROM {store.table('issues_hourly')} WHERE {one} "
+            f"AND hour >= {{{h0}:{TS}}} AND hour < {{{h1}:{TS}}} GROUP BY hour"
         )
-        # Aliases apart from the column names: a WHERE would read an alias, not the column.
-        parts.append(
-            "SELECT toString(dimension) AS closed_dimension, value, toDate(0) AS closed_day, "
-            "sum(events), sum(users), sum(sessions) "
-            f"FROM {store.table('issue_days_closed')} WHERE {whole} AND day < {horizon} "
-            "AND dimension IN ('', 'browser', 'os', 'path', 'release') GROUP BY dimension, value"
-        )
-        parts.append(
-            "SELECT toString(dimension) AS dimension, value, day, sum(events) AS events, "
-            "uniqMerge(users) AS users, toUInt64(0) AS sessions "
-            f"FROM {store.table('issue_facets_daily')} WHERE {whole} AND day >= {horizon} "
-            "GROUP BY dimension, value, day"
-        )
-        parts.append(
-            "SELECT 'hour' AS dimension, toString(toUnixTimestamp(hour)) AS value, "
-            "toDate(hour) AS day, sum(events) AS events, toUInt64(0) AS users, "
-            f"toUInt64(0) AS sessions FROM {store.table('issues_hourly')} "
-            "WHERE site_id = {site:String} AND fingerprint = {fp:String} "
-            f"AND hour >= {{h0:{TS}}} AND hour < {{h1:{TS}}} GROUP BY hour"
-        )
-    ranges = _edge_filter(edges, params)
+    ranges = _edge_filter(edges, params, f"{tag}_")
     if ranges is not None:
         # The '' facet is the issue itself: the edge days' counts; 'hour' their histogram.
         parts.append(
-            "SELECT facet.1 AS dimension, facet.2 AS value, day, count() AS events, "
-            "if(dimension = 'hour', 0, uniq(visitor_id)) AS users, "
-            "if(dimension = '', uniq(session), 0) AS sessions "
+            f"SELECT '{tag}', facet.1 AS facet_name, facet.2, count(), "
+            "if(facet_name = 'hour', 0, uniq(visitor_id)), "
+            "if(facet_name = '', uniq(session), 0) "
             "FROM (SELECT toDate(ts) AS day, visitor_id, cityHash64(sid, session_seq) AS session, "
             "[('', ''), ('browser', toString(browser)), ('os', toString(os)), ('path', path), "
             "('release', toString(release)), "
@@ -437,30 +475,93 @@ def issue_period(
             f"FROM {store.table('events')} "
             f"PREWHERE site_id = {{site:String}} AND type = 'error' AND {ranges} "
             "WHERE fingerprint = {fp:String}) ARRAY JOIN facets AS facet "
-            "GROUP BY dimension, value, day"
+            "GROUP BY facet.1, facet.2, day"
         )
-    counts = Counts()
-    out: dict[str, list[tuple[str, int, int]]] = {name: [] for name in FACETS}
-    histogram: list[tuple[dt.datetime, int]] = []
+    return parts
+
+
+def _read_segments(
+    store: Store, site: str, fingerprint: str, segments: list[tuple[str, dt.datetime, dt.datetime]]
+) -> dict[str, _Part]:
+    """Each (tag, lo, hi) segment summed, in one query; the segment tagged 'closed' from
+    `issue_days_closed`, the others from the rollups."""
+    params: dict[str, Any] = {"site": site, "fp": fingerprint, "dimensions": list(_DETAIL_FACETS)}
+    parts = []
+    for tag, lo, hi in segments:
+        parts += _segment_sql(store, tag, lo, hi, params, closed=tag == "closed")
+    out = {tag: _Part() for tag, _lo, _hi in segments}
     if not parts:
-        return counts, out, histogram
+        return out
+    # The first, empty SELECT names the columns: the parts' own expressions then need no
+    # aliases, which a WHERE or GROUP BY could mistake for the columns they shadow.
+    header = (
+        "SELECT '' AS tag, '' AS dimension, '' AS value, toUInt64(0) AS events, "
+        "toUInt64(0) AS users, toUInt64(0) AS sessions WHERE 0"
+    )
     rows = store.rows(
-        "SELECT dimension, value, sum(events), sum(users), sum(sessions) FROM ("
-        + " UNION ALL ".join(parts)
-        + ") GROUP BY dimension, value",
+        "SELECT tag, dimension, value, sum(events), sum(users), sum(sessions) FROM ("
+        + " UNION ALL ".join([header, *parts])
+        + ") GROUP BY tag, dimension, value",
         params,
     )
-    for dimension, value, events, users, sessions in rows:
-        if dimension == "":
-            counts.add(events, users, sessions)
-        elif dimension == "hour":
-            histogram.append((_from_seconds(int(value)), events))
-        else:
-            out[dimension].append((value, events, users))
-    for name in FACETS:
-        out[name].sort(key=lambda item: (-item[1], item[0]))
-    histogram.sort()
-    return counts, out, histogram
+    for tag, dimension, value, events, users, sessions in rows:
+        out[tag].add(dimension, value, events, users, sessions)
+    return out
+
+
+def _closed_until(store: Store, start: dt.datetime, end: dt.datetime) -> dt.datetime:
+    """The end of the period's closed segment: midnight of the closed horizon, within
+    [start, end] (`start` when the period begins on a day not closed yet)."""
+    horizon: dt.date = store.rows(f"SELECT {closed_horizon_sql(store)}")[0][0]
+    cut = dt.datetime(horizon.year, horizon.month, horizon.day, tzinfo=dt.UTC)
+    return min(max(cut, aware(start)), aware(end))
+
+
+def issue_period(
+    store: Store, site: str, fingerprint: str, start: dt.datetime, end: dt.datetime
+) -> tuple[Counts, dict[str, list[tuple[str, int, int]]], list[tuple[dt.datetime, int]]]:
+    """One issue's counts in [start, end), its (value, events, users) per facet in `FACETS`
+    (most events first; every value, not only the ones a page shows) and its hourly
+    histogram as (hour, events), oldest first. Users (and sessions) per day, summed like
+    `period_counts`.
+
+    The period splits at the closed horizon. Its closed segment (closed days, and the
+    partial first day when that day is closed) cannot change, so it is read once per
+    process and issue and start (kept in `_closed_details`); the rest is read on every
+    call from the rollups and raw events. A cached segment stays correct when the horizon
+    moves on: the days closed since are read from the rollups, which keep them."""
+    start, end = aware(start), aware(end)
+    key = (_store_key(store), site, fingerprint, start)
+    with _closed_lock:
+        cached = _closed_details.get(key)
+        if cached is not None:
+            _closed_details.move_to_end(key)
+    if cached is not None and cached[0] <= end:
+        cut, closed = cached
+        live = _read_segments(store, site, fingerprint, [("live", cut, end)])["live"]
+    else:
+        cut = _closed_until(store, start, end)
+        read = _read_segments(
+            store, site, fingerprint, [("closed", start, cut), ("live", cut, end)]
+        )
+        closed, live = read["closed"], read["live"]
+        if cut > start:
+            with _closed_lock:
+                _closed_details[key] = (cut, closed)
+                while len(_closed_details) > CACHED_DETAILS:
+                    _closed_details.popitem(last=False)
+    whole = closed.merge(live)
+    facets = {
+        name: sorted(
+            ((value, events, users) for value, (events, users) in values.items()),
+            key=lambda item: (-item[1], item[0]),
+        )
+        for name, values in whole.facets.items()
+    }
+    histogram = [
+        (_from_seconds(seconds), events) for seconds, events in sorted(whole.hours.items())
+    ]
+    return whole.counts, facets, histogram
 
 
 def _from_seconds(seconds: int) -> dt.datetime:

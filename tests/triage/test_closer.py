@@ -94,3 +94,24 @@ def test_closed_days_are_read_from_the_closed_table(store: Store) -> None:
             {"d": horizon},
         )
     assert _answers(store) == before
+
+
+def test_a_cached_detail_still_counts_events_after_the_closed_horizon(store: Store) -> None:
+    """The detail keeps its closed segment per process; later days are read every time."""
+    _seed(store)
+    close_issue_days(store, until=(TODAY - dt.timedelta(days=3)).date())
+    clear_cache()
+    first = issue_detail(store, _period(), issue_id())
+    late = [
+        error_row(at=TODAY - dt.timedelta(days=1, hours=-2), sid="late-1", visitor=51),
+        error_row(at=NOW - dt.timedelta(minutes=1), sid="late-2", visitor=52, browser="Safari"),
+    ]
+    insert(store, late)
+    again = issue_detail(store, _period(), issue_id())
+    assert (again["events"], again["users"]) == (first["events"] + 2, first["users"] + 2)
+    assert {b["value"]: b["events"] for b in again["browsers"]}["Safari"] == 1
+    assert sum(h["events"] for h in again["histogram"]) == again["events"]
+    clear_cache()
+    fresh = issue_detail(store, _period(), issue_id())
+    kept = ("events", "users", "sessions", "browsers", "os", "pages", "releases", "histogram")
+    assert {k: again[k] for k in kept} == {k: fresh[k] for k in kept}
