@@ -149,6 +149,8 @@ _closed_days: OrderedDict[_DayKey, tuple[int, dict[str, tuple[int, int, int]]]] 
 _closed_sums: OrderedDict[_SumKey, dict[str, tuple[int, int, int]]] = OrderedDict()
 _FinalKey = tuple[str, str, dt.date, dt.date]  # (store, site, first day, end day)
 _finalized_sums: OrderedDict[_FinalKey, dict[str, tuple[int, int, int]]] = OrderedDict()
+_EdgeKey = tuple[str, str, dt.datetime, dt.datetime]  # (store, site, range)
+_closed_edges: OrderedDict[_EdgeKey, dict[str, tuple[int, int, int]]] = OrderedDict()
 _closed_lock = threading.Lock()
 
 
@@ -158,6 +160,7 @@ def clear_cache() -> None:
         _closed_days.clear()
         _closed_sums.clear()
         _finalized_sums.clear()
+        _closed_edges.clear()
         _closed_details.clear()
 
 
@@ -183,10 +186,11 @@ def _day_rows(
 
 def _whole_days(
     store: Store, site: str, first: dt.date, last: dt.date, today: dt.date
-) -> list[dict[str, tuple[int, int, int]]]:
+) -> tuple[list[dict[str, tuple[int, int, int]]], dt.date | None]:
     """Per-issue counts of the days in [first, last) that have errors: the days before
     the closed horizon from `issue_days_closed` (cached), the other closed days (before
-    today) summed into one mapping (cached), then each open day (today, or later)."""
+    today) summed into one mapping (cached), then each open day (today, or later); and
+    the closed horizon (None when no day of the range has errors)."""
     totals = store.rows(
         f"SELECT day, sum(events), {closed_horizon_sql(store)} "
         f"FROM {store.table('issues_by_day')} WHERE site_id = {{site:String}} "
@@ -194,7 +198,7 @@ def _whole_days(
         {"site": site, "d0": first, "d1": last},
     )
     if not totals:
-        return []
+        return [], None
     horizon: dt.date = totals[0][2]
     found = [_finalized_sum(store, site, first, min(last, horizon))] if first < horizon else []
     rolled = [(day, total) for day, total, _horizon in totals if day >= horizon]
@@ -204,7 +208,7 @@ def _whole_days(
         found.append(_closed_sum(store, site, closed))
     if open_days:
         found += _day_rows(store, site, open_days).values()
-    return found
+    return found, horizon
 
 
 def _finalized_sum(
@@ -280,58 +284,77 @@ def _closed_sum(
     return combined
 
 
+def _edge_rows(
+    store: Store, site: str, edges: list[tuple[dt.datetime, dt.datetime]]
+) -> dict[str, tuple[int, int, int]]:
+    """Counts per issue in the edge ranges, from raw events (users per day, summed)."""
+    params: dict[str, Any] = {"site": site}
+    ranges = _edge_filter(edges, params)
+    out: dict[str, tuple[int, int, int]] = {}
+    if ranges is None:
+        return out
+    rows = store.rows(
+        "SELECT fingerprint, count(), uniq(visitor_id), uniq(cityHash64(sid, session_seq)) "
+        f"FROM {store.table('events')} PREWHERE site_id = {{site:String}} "
+        f"AND type = 'error' AND {ranges} WHERE fingerprint != '' "
+        "GROUP BY fingerprint, toDate(ts)",
+        params,
+    )
+    for fp, events, users, sessions in rows:
+        had = out.get(fp, (0, 0, 0))
+        out[fp] = (had[0] + events, had[1] + users, had[2] + sessions)
+    return out
+
+
+def _closed_edge(
+    store: Store, site: str, lo: dt.datetime, hi: dt.datetime
+) -> dict[str, tuple[int, int, int]]:
+    """`_edge_rows` of a range on a closed day (cached: ingest adds nothing to it)."""
+    key = (_store_key(store), site, aware(lo), aware(hi))
+    with _closed_lock:
+        cached = _closed_edges.get(key)
+        if cached is not None:
+            _closed_edges.move_to_end(key)
+            return cached
+    rows = _edge_rows(store, site, [(lo, hi)])
+    with _closed_lock:
+        _closed_edges[key] = rows
+        while len(_closed_edges) > CACHED_SUMS:
+            _closed_edges.popitem(last=False)
+    return rows
+
+
 def period_counts(
     store: Store,
     site: str,
     start: dt.datetime,
     end: dt.datetime,
-    fingerprint: str | None = None,
     *,
     today: dt.date | None = None,
 ) -> dict[str, Counts]:
-    """Counts per issue with errors in [start, end); one issue with `fingerprint`."""
+    """Counts per issue with errors in [start, end)."""
     today = today or dt.datetime.now(dt.UTC).date()
     first, last, edges = split_period(start, end, dt.timedelta(days=1))
-    out: dict[str, Counts] = {}
+    found: list[dict[str, tuple[int, int, int]]] = []
+    horizon = None
     if first < last:
-        if fingerprint is None:
-            for per_issue in _whole_days(store, site, first.date(), last.date(), today):
-                for fp, (events, users, sessions) in per_issue.items():
-                    counts = out.get(fp)
-                    if counts is None:
-                        out[fp] = Counts(events, users, sessions)
-                    else:
-                        counts.add(events, users, sessions)
+        found, horizon = _whole_days(store, site, first.date(), last.date(), today)
+    live = []
+    for lo, hi in edges:
+        if horizon is not None and days_of(lo, hi)[-1] < horizon:
+            found.append(_closed_edge(store, site, lo, hi))
         else:
-            whole = "site_id = {site:String} AND fingerprint = {fp:String} "
-            whole += "AND day >= {d0:Date} AND day < {d1:Date}"
-            horizon = closed_horizon_sql(store)
-            rows = store.rows(
-                f"SELECT sum(events), sum(users), sum(sessions) "
-                f"FROM {store.table('issue_days_closed')} WHERE {whole} AND dimension = '' "
-                f"AND day < {horizon} GROUP BY fingerprint UNION ALL "
-                "SELECT sum(events), uniqMerge(users), uniqMerge(sessions) "
-                f"FROM {store.table('issues_by_day')} WHERE {whole} AND day >= {horizon} "
-                "GROUP BY day",
-                {"site": site, "fp": fingerprint, "d0": first.date(), "d1": last.date()},
-            )
-            for events, users, sessions in rows:
-                out.setdefault(fingerprint, Counts()).add(events, users, sessions)
-    params: dict[str, Any] = {"site": site}
-    ranges = _edge_filter(edges, params)
-    if ranges is not None:
-        only = "fingerprint != ''"
-        if fingerprint is not None:
-            only = "fingerprint = {fp:String}"
-            params["fp"] = fingerprint
-        rows = store.rows(
-            "SELECT fingerprint, count(), uniq(visitor_id), uniq(cityHash64(sid, session_seq)) "
-            f"FROM {store.table('events')} PREWHERE site_id = {{site:String}} "
-            f"AND type = 'error' AND {ranges} WHERE {only} GROUP BY fingerprint, toDate(ts)",
-            params,
-        )
-        for fp, events, users, sessions in rows:
-            out.setdefault(fp, Counts()).add(events, users, sessions)
+            live.append((lo, hi))
+    if live:
+        found.append(_edge_rows(store, site, live))
+    out: dict[str, Counts] = {}
+    for per_issue in found:
+        for fp, (events, users, sessions) in per_issue.items():
+            counts = out.get(fp)
+            if counts is None:
+                out[fp] = Counts(events, users, sessions)
+            else:
+                counts.add(events, users, sessions)
     return out
 
 

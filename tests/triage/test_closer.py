@@ -115,3 +115,19 @@ def test_a_cached_detail_still_counts_events_after_the_closed_horizon(store: Sto
     fresh = issue_detail(store, _period(), issue_id())
     kept = ("events", "users", "sessions", "browsers", "os", "pages", "releases", "histogram")
     assert {k: again[k] for k in kept} == {k: fresh[k] for k in kept}
+
+
+def test_a_partial_day_is_cached_only_when_closed(store: Store) -> None:
+    """The list keeps a closed day's partial range; the horizon day's range stays live."""
+    _seed(store)
+    horizon = TODAY - dt.timedelta(days=3)
+    close_issue_days(store, until=horizon.date())
+    clear_cache()
+    # From mid-day on a closed day to mid-day on the horizon day (not closed).
+    period = _period(
+        start=TODAY - dt.timedelta(days=9, hours=-12), end=horizon + dt.timedelta(hours=12)
+    )
+    before = {i["issue_id"]: i["events"] for i in list_issues(store, period)["issues"]}
+    insert(store, [error_row(at=horizon + dt.timedelta(hours=2), sid="h-1", visitor=61)])
+    after = {i["issue_id"]: i["events"] for i in list_issues(store, period)["issues"]}
+    assert after[issue_id()] == before.get(issue_id(), 0) + 1
