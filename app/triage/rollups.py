@@ -1,25 +1,32 @@
-"""Reads of the issue rollups (sql/006, sql/007) that keep the list and detail off raw events.
+"""Reads of the issue rollups (sql/006, 007, 020, 021) that keep the list and detail off
+raw events.
 
 Owns: per-issue counts over a period (`period_counts`), the issue rows (lifetime, release
 and latest sample: `issue_rows`) and, for one issue, its counts, hourly histogram and
-breakdowns by browser, os, page and release in one query (`issue_period`). Every period
-is exact: whole UTC days (or hours) come from a rollup, the partial days at the period's
-edges from raw events, narrowed by site, the edge days (`toDate(ts)` leads the events
-table's sort key after the site; a bare `ts` range lets the index skip far less), the
-time range, `type = 'error'` and the fingerprint.
+breakdowns by browser, os, page and release (`issue_period`). Every period is exact:
+whole UTC days come from the closed days' plain numbers (`issue_days_closed`, written by
+app/triage/closer.py) before the closed horizon and from the rollups' states after it,
+the partial days at the period's edges from raw events, narrowed by site, the edge days
+(`toDate(ts)` leads the events table's sort key after the site; a bare `ts` range lets
+the index skip far less), the time range, `type = 'error'` and the fingerprint.
 
 Users and sessions are counted per UTC day and summed over the period's days. Visitor
 ids rotate every UTC day (app/ingest/visitor.py), so a person is a new visitor each day
 anyway and the sum equals the distinct count over the period, except for a session that
 errs on both sides of midnight (it keeps its visitor id and counts on both days).
 
-Closed days (before today, UTC) of the whole list are cached per process as plain numbers
-(`_closed_days`): merging thousands of per-day `uniq` states costs hundreds of
-milliseconds, the cached numbers a few. Each read checks every cached day against the
-rollup's event total for that day, so an event that arrives late for a closed day
-refreshes that day on the next read. Limits: a cold process pays the merge once per day
-(`beacon bench triage` reports the first call separately); at most `CACHED_DAYS` days
-are kept, least recently used first out.
+Per-process caches, so that a repeated read merges few states:
+- what cannot change any more: the closed days' sums of the list (`_finalized_sums`), a
+  partial edge day of the list that is closed (`_closed_edges`), and an issue's period up
+  to the closed horizon (`_closed_details`). Closed days stay as the closer wrote them
+  (ingest drops events that old); a period reaching past the retention keeps the numbers
+  of days that the TTL has since dropped until the entry leaves the cache.
+- the list's days after the horizon and before today (`_closed_days`, `_closed_sums`):
+  each read checks every cached day against the rollup's event total for that day, so an
+  event that arrives late for such a day refreshes it on the next read.
+Limits: a cold process pays the merges once (`beacon bench triage` reports the first
+list and details separately); the caches are bounded (`CACHED_DAYS`, `CACHED_SUMS`,
+`CACHED_DETAILS`), least recently used first out.
 """
 
 from __future__ import annotations
