@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -169,6 +170,7 @@ def clear_cache() -> None:
         _finalized_sums.clear()
         _closed_edges.clear()
         _closed_details.clear()
+        _horizons.clear()
 
 
 def _store_key(store: Store) -> str:
@@ -411,6 +413,7 @@ def issue_rows(store: Store, site: str, fingerprints: list[str] | None = None) -
 # -- detail ------------------------------------------------------------------------------
 
 CACHED_DETAILS = 256
+HORIZON_SECONDS = 600.0  # how long a process trusts the closed horizon it read
 _DETAIL_FACETS = ("", *FACETS)
 
 
@@ -448,103 +451,110 @@ class _Part:
 # (store, site, fingerprint, start) -> (end of the closed segment, its numbers)
 _DetailKey = tuple[str, str, str, dt.datetime]
 _closed_details: OrderedDict[_DetailKey, tuple[dt.datetime, _Part]] = OrderedDict()
+_horizons: dict[str, tuple[dt.datetime, float]] = {}  # store -> (horizon, monotonic time)
 
 
-def _segment_sql(
-    store: Store,
-    tag: str,
-    lo: dt.datetime,
-    hi: dt.datetime,
-    params: dict[str, Any],
-    *,
-    closed: bool,
+def _period_sql(
+    store: Store, lo: dt.datetime, hi: dt.datetime, cut: dt.datetime, params: dict[str, Any]
 ) -> list[str]:
-    """SELECTs of (segment tag, dimension, value, events, users, sessions) for [lo, hi):
-    whole days from `issue_days_closed` (`closed`) or from the rollups, their hours from
-    `issues_hourly`, the partial days at the edges from one raw scan (which also gives
-    their hours). Each SELECT groups by day inside, so that users sum over days."""
+    """SELECTs of (segment, dimension, value, events, users, sessions) for [lo, hi), the
+    segment 'closed' before `cut` (a midnight, or `lo` or `hi`) and 'live' from it on:
+    whole closed days from `issue_days_closed`, whole live days from the rollups, the
+    whole days' hours from `issues_hourly`, the partial days at the edges from one raw
+    scan (which also gives their hours). Each SELECT groups by day inside, so that users
+    sum over days."""
     first, last, edges = split_period(lo, hi, dt.timedelta(days=1))
+    params["cut"] = utc(cut)
+    segment = f"if({{column}} < {{{{cut:{TS}}}}}, 'closed', 'live')"
     one = "site_id = {site:String} AND fingerprint = {fp:String}"
     parts = []
     if first < last:
-        d0, d1, h0, h1 = (f"{tag}_{name}" for name in ("d0", "d1", "h0", "h1"))
-        params.update({d0: first.date(), d1: last.date(), h0: utc(first), h1: utc(last)})
-        days = f"{one} AND day >= {{{d0}:Date}} AND day < {{{d1}:Date}}"
-        if closed:
+        middle = min(max(first, cut), last)
+        params.update(d0=first.date(), d1=middle.date(), d2=last.date())
+        params.update(h0=utc(first), h1=utc(last))
+        if first < middle:
             parts.append(
-                f"SELECT '{tag}', toString(dimension), value, sum(events), sum(users), "
-                f"sum(sessions) FROM {store.table('issue_days_closed')} WHERE {days} "
+                "SELECT 'closed', toString(dimension), value, sum(events), sum(users), "
+                f"sum(sessions) FROM {store.table('issue_days_closed')} WHERE {one} "
+                "AND day >= {d0:Date} AND day < {d1:Date} "
                 "AND dimension IN {dimensions:Array(String)} GROUP BY dimension, value"
             )
-        else:
+        if middle < last:
+            days = f"{one} AND day >= {{d1:Date}} AND day < {{d2:Date}}"
             parts.append(
-                f"SELECT '{tag}', '', '', sum(events), uniqMerge(users), uniqMerge(sessions) "
+                "SELECT 'live', '', '', sum(events), uniqMerge(users), uniqMerge(sessions) "
                 f"FROM {store.table('issues_by_day')} WHERE {days} GROUP BY day"
             )
             parts.append(
-                f"SELECT '{tag}', toString(dimension), value, sum(events), uniqMerge(users), 0 "
+                "SELECT 'live', toString(dimension), value, sum(events), uniqMerge(users), 0 "
                 f"FROM {store.table('issue_facets_daily')} WHERE {days} "
                 "GROUP BY dimension, value, day"
             )
         parts.append(
-            f"SELECT '{tag}', 'hour', toString(toUnixTimestamp(hour)), sum(events), 0, 0 "
+            f"SELECT {segment.format(column='hour')}, 'hour', "
+            "toString(toUnixTimestamp(hour)), sum(events), 0, 0 "
             f"FROM {store.table('issues_hourly')} WHERE {one} "
-            f"AND hour >= {{{h0}:{TS}}} AND hour < {{{h1}:{TS}}} GROUP BY hour"
+            f"AND hour >= {{h0:{TS}}} AND hour < {{h1:{TS}}} GROUP BY hour"
         )
-    ranges = _edge_filter(edges, params, f"{tag}_")
+    ranges = _edge_filter(edges, params)
     if ranges is not None:
         # The '' facet is the issue itself: the edge days' counts; 'hour' their histogram.
         parts.append(
-            f"SELECT '{tag}', facet.1 AS facet_name, facet.2, count(), "
+            "SELECT segment, facet.1 AS facet_name, facet.2, count(), "
             "if(facet_name = 'hour', 0, uniq(visitor_id)), "
             "if(facet_name = '', uniq(session), 0) "
-            "FROM (SELECT toDate(ts) AS day, visitor_id, cityHash64(sid, session_seq) AS session, "
+            f"FROM (SELECT toDate(ts) AS day, {segment.format(column='ts')} AS segment, "
+            "visitor_id, cityHash64(sid, session_seq) AS session, "
             "[('', ''), ('browser', toString(browser)), ('os', toString(os)), ('path', path), "
             "('release', toString(release)), "
             "('hour', toString(toUnixTimestamp(toStartOfHour(ts))))] AS facets "
             f"FROM {store.table('events')} "
             f"PREWHERE site_id = {{site:String}} AND type = 'error' AND {ranges} "
             "WHERE fingerprint = {fp:String}) ARRAY JOIN facets AS facet "
-            "GROUP BY facet.1, facet.2, day"
+            "GROUP BY segment, facet.1, facet.2, day"
         )
     return parts
 
 
-def _read_segments(
-    store: Store, site: str, fingerprint: str, segments: list[tuple[str, dt.datetime, dt.datetime]]
-) -> dict[str, _Part]:
-    """Each (tag, lo, hi) segment summed, in one query; the segment tagged 'closed' from
-    `issue_days_closed`, the others from the rollups."""
+def _read_period(
+    store: Store, site: str, fingerprint: str, lo: dt.datetime, hi: dt.datetime, cut: dt.datetime
+) -> tuple[_Part, _Part]:
+    """[lo, hi) summed in one query: (the segment before `cut`, the segment from it)."""
     params: dict[str, Any] = {"site": site, "fp": fingerprint, "dimensions": list(_DETAIL_FACETS)}
-    parts = []
-    for tag, lo, hi in segments:
-        parts += _segment_sql(store, tag, lo, hi, params, closed=tag == "closed")
-    out = {tag: _Part() for tag, _lo, _hi in segments}
-    if not parts:
-        return out
-    # The first, empty SELECT names the columns: the parts' own expressions then need no
-    # aliases, which a WHERE or GROUP BY could mistake for the columns they shadow.
-    header = (
-        "SELECT '' AS tag, '' AS dimension, '' AS value, toUInt64(0) AS events, "
-        "toUInt64(0) AS users, toUInt64(0) AS sessions WHERE 0"
-    )
-    rows = store.rows(
-        "SELECT tag, dimension, value, sum(events), sum(users), sum(sessions) FROM ("
-        + " UNION ALL ".join([header, *parts])
-        + ") GROUP BY tag, dimension, value",
-        params,
-    )
-    for tag, dimension, value, events, users, sessions in rows:
-        out[tag].add(dimension, value, events, users, sessions)
-    return out
+    parts = _period_sql(store, lo, hi, cut, params)
+    out = {"closed": _Part(), "live": _Part()}
+    if parts:
+        # The first, empty SELECT names the columns: the parts' own expressions then need
+        # no aliases, which a WHERE or GROUP BY could mistake for the columns they shadow.
+        header = (
+            "SELECT '' AS segment, '' AS dimension, '' AS value, toUInt64(0) AS events, "
+            "toUInt64(0) AS users, toUInt64(0) AS sessions WHERE 0"
+        )
+        rows = store.rows(
+            "SELECT segment, dimension, value, sum(events), sum(users), sum(sessions) FROM ("
+            + " UNION ALL ".join([header, *parts])
+            + ") GROUP BY segment, dimension, value",
+            params,
+        )
+        for segment, dimension, value, events, users, sessions in rows:
+            out[segment].add(dimension, value, events, users, sessions)
+    return out["closed"], out["live"]
 
 
-def _closed_until(store: Store, start: dt.datetime, end: dt.datetime) -> dt.datetime:
-    """The end of the period's closed segment: midnight of the closed horizon, within
-    [start, end] (`start` when the period begins on a day not closed yet)."""
-    horizon: dt.date = store.rows(f"SELECT {closed_horizon_sql(store)}")[0][0]
-    cut = dt.datetime(horizon.year, horizon.month, horizon.day, tzinfo=dt.UTC)
-    return min(max(cut, aware(start)), aware(end))
+def _closed_horizon(store: Store) -> dt.datetime:
+    """Midnight of the first day not closed. Kept per process for `HORIZON_SECONDS`: an
+    older horizon only reads more days from the rollups, which keep the closed days too."""
+    key = _store_key(store)
+    now = time.monotonic()
+    with _closed_lock:
+        known = _horizons.get(key)
+    if known is not None and now - known[1] < HORIZON_SECONDS:
+        return known[0]
+    day: dt.date = store.rows(f"SELECT {closed_horizon_sql(store)}")[0][0]
+    horizon = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+    with _closed_lock:
+        _horizons[key] = (horizon, now)
+    return horizon
 
 
 def issue_period(
@@ -568,13 +578,10 @@ def issue_period(
             _closed_details.move_to_end(key)
     if cached is not None and cached[0] <= end:
         cut, closed = cached
-        live = _read_segments(store, site, fingerprint, [("live", cut, end)])["live"]
+        live = _read_period(store, site, fingerprint, cut, end, cut)[1]
     else:
-        cut = _closed_until(store, start, end)
-        read = _read_segments(
-            store, site, fingerprint, [("closed", start, cut), ("live", cut, end)]
-        )
-        closed, live = read["closed"], read["live"]
+        cut = min(max(_closed_horizon(store), start), end)
+        closed, live = _read_period(store, site, fingerprint, start, end, cut)
         if cut > start:
             with _closed_lock:
                 _closed_details[key] = (cut, closed)
@@ -588,9 +595,8 @@ def issue_period(
         )
         for name, values in whole.facets.items()
     }
-    histogram = [
-        (_from_seconds(seconds), events) for seconds, events in sorted(whole.hours.items())
-    ]
+    hours = sorted(whole.hours.items())
+    histogram = [(_from_seconds(seconds), events) for seconds, events in hours]
     return whole.counts, facets, histogram
 
 

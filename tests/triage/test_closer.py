@@ -131,3 +131,34 @@ def test_a_partial_day_is_cached_only_when_closed(store: Store) -> None:
     insert(store, [error_row(at=horizon + dt.timedelta(hours=2), sid="h-1", visitor=61)])
     after = {i["issue_id"]: i["events"] for i in list_issues(store, period)["issues"]}
     assert after[issue_id()] == before.get(issue_id(), 0) + 1
+
+
+def test_periods_across_the_horizon_give_the_same_detail(store: Store) -> None:
+    """Periods that start, end or straddle a midnight around the closed horizon."""
+    _seed(store)
+    insert(store, [error_row(at=TODAY - dt.timedelta(days=4, hours=-20), sid="x", visitor=71)])
+    insert(store, [error_row(at=TODAY - dt.timedelta(days=3, hours=-3), sid="y", visitor=72)])
+    periods = [
+        # two partial days, no whole day: one raw range across the horizon's midnight
+        (TODAY - dt.timedelta(days=4, hours=-12), TODAY - dt.timedelta(days=3, hours=-12)),
+        # only closed days, ending mid-day before the horizon
+        (TODAY - dt.timedelta(days=10), TODAY - dt.timedelta(days=4, hours=-21)),
+        # whole days on both sides
+        (TODAY - dt.timedelta(days=7), TODAY),
+    ]
+    kept = ("events", "users", "sessions", "browsers", "os", "pages", "releases", "histogram")
+
+    def details() -> list[dict[str, Any]]:
+        out = []
+        for start, end in periods:
+            detail = issue_detail(store, _period(start=start, end=end), issue_id())
+            out.append({key: detail[key] for key in kept})
+        return out
+
+    clear_cache()
+    before = details()
+    assert [d["events"] for d in before] == [2, 8, 8]
+    close_issue_days(store, until=(TODAY - dt.timedelta(days=3)).date())
+    clear_cache()
+    assert details() == before  # read cold
+    assert details() == before  # with the closed segments kept
