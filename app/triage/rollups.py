@@ -130,23 +130,21 @@ def days_of(lo: dt.datetime, hi: dt.datetime) -> list[dt.date]:
 
 
 def _edge_filter(
-    edges: list[tuple[dt.datetime, dt.datetime]], params: dict[str, Any], prefix: str = ""
+    edges: list[tuple[dt.datetime, dt.datetime]], params: dict[str, Any]
 ) -> str | None:
-    """A `ts` condition covering the edge ranges (bound into `params`, names starting
-    with `prefix`), None when none. It names the ranges' UTC days as well: `events` is
-    sorted by `toDate(ts)`, and a bare `ts` range lets the index skip several times fewer
-    granules."""
+    """A `ts` condition covering the edge ranges (bound into `params`), None when none.
+    It names the ranges' UTC days as well: `events` is sorted by `toDate(ts)`, and a
+    bare `ts` range lets the index skip several times fewer granules."""
     ranges = []
     days: set[dt.date] = set()
     for index, (lo, hi) in enumerate(edges):
-        low, high = f"{prefix}lo{index}", f"{prefix}hi{index}"
-        params[low], params[high] = utc(lo), utc(hi)
-        ranges.append(f"(ts >= {{{low}:{TS}}} AND ts < {{{high}:{TS}}})")
+        params[f"lo{index}"], params[f"hi{index}"] = utc(lo), utc(hi)
+        ranges.append(f"(ts >= {{lo{index}:{TS}}} AND ts < {{hi{index}:{TS}}})")
         days.update(days_of(lo, hi))
     if not ranges:
         return None
-    params[f"{prefix}edge_days"] = sorted(days)
-    return f"(toDate(ts) IN {{{prefix}edge_days:Array(Date)}} AND ({' OR '.join(ranges)}))"
+    params["edge_days"] = sorted(days)
+    return f"(toDate(ts) IN {{edge_days:Array(Date)}} AND ({' OR '.join(ranges)}))"
 
 
 # -- counts ----------------------------------------------------------------------------
