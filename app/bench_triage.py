@@ -4,10 +4,13 @@ Fills a scratch database with N synthetic error events (default 1 million over 3
 `--issues` distinct fingerprints with a Zipf-like spread, 10 releases rolled out over the
 period, four browsers, sessions with a page view and a click before each error for the
 breadcrumbs) in one INSERT … SELECT, so `issues_daily` is fed by the same materialized
-view as real traffic. A tenth of the issues is resolved half-way through the period, so
-the list pays for regression checks. Then it times, through the same functions the API
-calls, the list (default filter, text search, all statuses by users), the detail of the
-biggest and of a middling issue, and a triage change, and reports medians.
+view as real traffic, then closes the days that can no longer change, as a running
+server's closer would have (app/triage/closer.py). A tenth of the issues is resolved
+half-way through the period, so the list pays for regression checks. Then it times,
+through the same functions the API calls, the list (default filter, text search, all
+statuses by users), the detail of the biggest and of a middling issue, and a triage
+change, and reports medians, plus the first list and the first detail of each issue in
+a fresh process (before any cache).
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from typing import Any
 from app.bench_queries import median_ms
 from app.config import Settings
 from app.store.client import Store
+from app.store.closer import closable_until
 from app.store.migrate import apply_migrations
+from app.triage.closer import close_issue_days
 from app.triage.issues import IssueQuery, change_issue, issue_detail, list_issues
 from app.triage.lifecycle import Assign, Resolve
 from app.triage.rollups import clear_cache
@@ -102,6 +107,12 @@ def run_triage_bench(args: argparse.Namespace) -> int:
         apply_migrations(store, retention_days=400)
         end = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
         fill_seconds = fill_errors(store, events, issues=args.issues, end=end)
+        # What a running server's closer has done by now (every 10 minutes): the days
+        # that can no longer change, finalized (app/triage/closer.py).
+        began = time.perf_counter()
+        age = dt.timedelta(hours=Settings().max_event_age_hours)
+        closed_days = len(close_issue_days(store, until=closable_until(end, age)))
+        close_seconds = time.perf_counter() - began
         stored = store.rows(f"SELECT count() FROM {store.table('events')} WHERE type = 'error'")[0][
             0
         ]
@@ -121,6 +132,12 @@ def run_triage_bench(args: argparse.Namespace) -> int:
         began = time.perf_counter()
         list_issues(store, IssueQuery(**period))
         cold_list_ms = round((time.perf_counter() - began) * 1000, 1)
+        # The first detail of each issue in the process (nothing of it read before).
+        first_detail_ms = {}
+        for name, fingerprint in (("biggest", ids[0]), ("middling", middle)):
+            began = time.perf_counter()
+            issue_detail(store, IssueQuery(**period), fingerprint)
+            first_detail_ms[name] = round((time.perf_counter() - began) * 1000, 1)
         cases: dict[str, Callable[[], Any]] = {
             "baseline: count() of error events": lambda: store.rows(
                 f"SELECT count() FROM {store.table('events')} WHERE type = 'error'"
@@ -150,7 +167,10 @@ def run_triage_bench(args: argparse.Namespace) -> int:
         "resolved_issues": len(ids[::10]),
         "regressed_issues": regressed,
         "fill_seconds": round(fill_seconds, 1),
+        "closed_days": closed_days,
+        "close_seconds": round(close_seconds, 1),
         "first_list_ms": cold_list_ms,
+        "first_detail_ms": first_detail_ms,
         "repeat": args.repeat,
         "median_ms": results,
     }
@@ -159,9 +179,11 @@ def run_triage_bench(args: argparse.Namespace) -> int:
     else:
         print(
             f"{stored:,} error events, {len(ids):,} issues ({rollup_rows:,} rollup rows), "
-            f"filled in {fill_seconds:.1f}s; {regressed} of {len(ids[::10])} resolved issues "
-            f"regressed; medians of {args.repeat} runs; first list in the process "
-            f"{cold_list_ms:.1f} ms"
+            f"filled in {fill_seconds:.1f}s, {closed_days} days closed in {close_seconds:.1f}s; "
+            f"{regressed} of {len(ids[::10])} resolved issues regressed; medians of "
+            f"{args.repeat} runs; first in the process: list {cold_list_ms:.1f} ms, detail "
+            f"biggest {first_detail_ms['biggest']:.1f} ms, middling "
+            f"{first_detail_ms['middling']:.1f} ms"
         )
         for name, value in results.items():
             print(f"{name:44}{value:>10.1f} ms")

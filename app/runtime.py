@@ -42,6 +42,7 @@ from app.store.closer import closable_until, close_sessions
 from app.store.migrate import apply_migrations
 from app.store.rows import EVENT_COLUMNS
 from app.store.sites import SiteStore
+from app.triage.closer import close_issue_days
 
 __all__ = ["Runtime", "SaltBook"]
 
@@ -191,12 +192,19 @@ class Runtime:
                     log.warning("closing finished sessions failed", extra={"error": str(exc)})
 
     def close_finished_sessions(self) -> None:
-        """Copy the days of sessions that can no longer change into `sessions_closed`."""
+        """Copy the days of sessions that can no longer change into `sessions_closed`, and
+        the issue rollups' such days into `issue_days_closed` (app/triage/closer.py)."""
         age = dt.timedelta(hours=self.settings.max_event_age_hours)
         until = closable_until(dt.datetime.now(dt.UTC), age)
         closed = close_sessions(self.store, until=until)
         if closed:
             log.info("sessions closed", extra={"first": str(closed[0]), "last": str(closed[-1])})
+        issue_days = close_issue_days(self.store, until=until)
+        if issue_days:
+            log.info(
+                "issue days closed",
+                extra={"first": str(issue_days[0]), "last": str(issue_days[-1])},
+            )
 
     async def stop(self) -> None:
         for task in (self._refresher, self._publisher):

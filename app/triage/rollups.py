@@ -1,37 +1,46 @@
-"""Reads of the issue rollups (sql/006, sql/007) that keep the list and detail off raw events.
+"""Reads of the issue rollups (sql/006, 007, 020, 021) that keep the list and detail off
+raw events.
 
 Owns: per-issue counts over a period (`period_counts`), the issue rows (lifetime, release
 and latest sample: `issue_rows`) and, for one issue, its counts, hourly histogram and
-breakdowns by browser, os, page and release in one query (`issue_period`). Every period
-is exact: whole UTC days (or hours) come from a rollup, the partial days at the period's
-edges from raw events, narrowed by site, the edge days (`toDate(ts)` leads the events
-table's sort key after the site; a bare `ts` range lets the index skip far less), the
-time range, `type = 'error'` and the fingerprint.
+breakdowns by browser, os, page and release (`issue_period`). Every period is exact:
+whole UTC days come from the closed days' plain numbers (`issue_days_closed`, written by
+app/triage/closer.py) before the closed horizon and from the rollups' states after it,
+the partial days at the period's edges from raw events, narrowed by site, the edge days
+(`toDate(ts)` leads the events table's sort key after the site; a bare `ts` range lets
+the index skip far less), the time range, `type = 'error'` and the fingerprint.
 
 Users and sessions are counted per UTC day and summed over the period's days. Visitor
 ids rotate every UTC day (app/ingest/visitor.py), so a person is a new visitor each day
 anyway and the sum equals the distinct count over the period, except for a session that
 errs on both sides of midnight (it keeps its visitor id and counts on both days).
 
-Closed days (before today, UTC) of the whole list are cached per process as plain numbers
-(`_closed_days`): merging thousands of per-day `uniq` states costs hundreds of
-milliseconds, the cached numbers a few. Each read checks every cached day against the
-rollup's event total for that day, so an event that arrives late for a closed day
-refreshes that day on the next read. Limits: a cold process pays the merge once per day
-(`beacon bench triage` reports the first call separately); at most `CACHED_DAYS` days
-are kept, least recently used first out.
+Per-process caches, so that a repeated read merges few states:
+- what cannot change any more: the closed days' sums of the list (`_finalized_sums`), a
+  partial edge day of the list that is closed (`_closed_edges`), and an issue's period up
+  to the closed horizon (`_closed_details`). Closed days stay as the closer wrote them
+  (ingest drops events that old); a period reaching past the retention keeps the numbers
+  of days that the TTL has since dropped until the entry leaves the cache.
+- the list's days after the horizon and before today (`_closed_days`, `_closed_sums`):
+  each read checks every cached day against the rollup's event total for that day, so an
+  event that arrives late for such a day refreshes it on the next read.
+Limits: a cold process pays the merges once (`beacon bench triage` reports the first
+list and details separately); the caches are bounded (`CACHED_DAYS`, `CACHED_SUMS`,
+`CACHED_DETAILS`), least recently used first out.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
 import msgspec
 
 from app.store.client import Store
+from app.triage.closer import closed_horizon_sql
 
 __all__ = [
     "CACHED_DAYS",
@@ -144,6 +153,10 @@ _DayKey = tuple[str, str, dt.date]  # (store, site, day)
 _SumKey = tuple[str, str, tuple[tuple[dt.date, int], ...]]  # (store, site, days and totals)
 _closed_days: OrderedDict[_DayKey, tuple[int, dict[str, tuple[int, int, int]]]] = OrderedDict()
 _closed_sums: OrderedDict[_SumKey, dict[str, tuple[int, int, int]]] = OrderedDict()
+_FinalKey = tuple[str, str, dt.date, dt.date]  # (store, site, first day, end day)
+_finalized_sums: OrderedDict[_FinalKey, dict[str, tuple[int, int, int]]] = OrderedDict()
+_EdgeKey = tuple[str, str, dt.datetime, dt.datetime]  # (store, site, range)
+_closed_edges: OrderedDict[_EdgeKey, dict[str, tuple[int, int, int]]] = OrderedDict()
 _closed_lock = threading.Lock()
 
 
@@ -152,6 +165,10 @@ def clear_cache() -> None:
     with _closed_lock:
         _closed_days.clear()
         _closed_sums.clear()
+        _finalized_sums.clear()
+        _closed_edges.clear()
+        _closed_details.clear()
+        _horizons.clear()
 
 
 def _store_key(store: Store) -> str:
@@ -163,7 +180,7 @@ def _day_rows(
 ) -> dict[dt.date, dict[str, tuple[int, int, int]]]:
     rows = store.rows(
         "SELECT day, fingerprint, sum(events), uniqMerge(users), uniqMerge(sessions) "
-        f"FROM {store.table('issues_daily')} "
+        f"FROM {store.table('issues_by_day')} "
         "WHERE site_id = {site:String} AND day IN {days:Array(Date)} "
         "GROUP BY day, fingerprint",
         {"site": site, "days": days},
@@ -176,20 +193,54 @@ def _day_rows(
 
 def _whole_days(
     store: Store, site: str, first: dt.date, last: dt.date, today: dt.date
-) -> list[dict[str, tuple[int, int, int]]]:
-    """Per-issue counts of the days in [first, last) that have errors: the closed days
-    summed into one mapping (cached), then each open day (today, or later)."""
+) -> tuple[list[dict[str, tuple[int, int, int]]], dt.date | None]:
+    """Per-issue counts of the days in [first, last) that have errors: the days before
+    the closed horizon from `issue_days_closed` (cached), the other closed days (before
+    today) summed into one mapping (cached), then each open day (today, or later); and
+    the closed horizon (None when no day of the range has errors)."""
     totals = store.rows(
-        f"SELECT day, sum(events) FROM {store.table('issues_daily')} "
-        "WHERE site_id = {site:String} AND day >= {d0:Date} AND day < {d1:Date} GROUP BY day",
+        f"SELECT day, sum(events), {closed_horizon_sql(store)} "
+        f"FROM {store.table('issues_by_day')} WHERE site_id = {{site:String}} "
+        "AND day >= {d0:Date} AND day < {d1:Date} GROUP BY day",
         {"site": site, "d0": first, "d1": last},
     )
-    closed = tuple(sorted((day, total) for day, total in totals if day < today))
-    open_days = sorted(day for day, _total in totals if day >= today)
-    found = [_closed_sum(store, site, closed)] if closed else []
+    if not totals:
+        return [], None
+    horizon: dt.date = totals[0][2]
+    found = [_finalized_sum(store, site, first, min(last, horizon))] if first < horizon else []
+    rolled = [(day, total) for day, total, _horizon in totals if day >= horizon]
+    closed = tuple(sorted((day, total) for day, total in rolled if day < today))
+    open_days = sorted(day for day, _total in rolled if day >= today)
+    if closed:
+        found.append(_closed_sum(store, site, closed))
     if open_days:
         found += _day_rows(store, site, open_days).values()
-    return found
+    return found, horizon
+
+
+def _finalized_sum(
+    store: Store, site: str, first: dt.date, until: dt.date
+) -> dict[str, tuple[int, int, int]]:
+    """Counts per issue summed over the finalized days in [first, until) (cached: a day
+    in `issue_days_closed` never changes, the closer writes it once)."""
+    key = (_store_key(store), site, first, until)
+    with _closed_lock:
+        summed = _finalized_sums.get(key)
+        if summed is not None:
+            _finalized_sums.move_to_end(key)
+            return summed
+    rows = store.rows(
+        "SELECT fingerprint, sum(events), sum(users), sum(sessions) "
+        f"FROM {store.table('issue_days_closed')} WHERE site_id = {{site:String}} "
+        "AND dimension = '' AND day >= {d0:Date} AND day < {d1:Date} GROUP BY fingerprint",
+        {"site": site, "d0": first, "d1": until},
+    )
+    summed = {fp: (events, users, sessions) for fp, events, users, sessions in rows}
+    with _closed_lock:
+        _finalized_sums[key] = summed
+        while len(_finalized_sums) > CACHED_SUMS:
+            _finalized_sums.popitem(last=False)
+    return summed
 
 
 def _closed_sum(
@@ -240,53 +291,77 @@ def _closed_sum(
     return combined
 
 
+def _edge_rows(
+    store: Store, site: str, edges: list[tuple[dt.datetime, dt.datetime]]
+) -> dict[str, tuple[int, int, int]]:
+    """Counts per issue in the edge ranges, from raw events (users per day, summed)."""
+    params: dict[str, Any] = {"site": site}
+    ranges = _edge_filter(edges, params)
+    out: dict[str, tuple[int, int, int]] = {}
+    if ranges is None:
+        return out
+    rows = store.rows(
+        "SELECT fingerprint, count(), uniq(visitor_id), uniq(cityHash64(sid, session_seq)) "
+        f"FROM {store.table('events')} PREWHERE site_id = {{site:String}} "
+        f"AND type = 'error' AND {ranges} WHERE fingerprint != '' "
+        "GROUP BY fingerprint, toDate(ts)",
+        params,
+    )
+    for fp, events, users, sessions in rows:
+        had = out.get(fp, (0, 0, 0))
+        out[fp] = (had[0] + events, had[1] + users, had[2] + sessions)
+    return out
+
+
+def _closed_edge(
+    store: Store, site: str, lo: dt.datetime, hi: dt.datetime
+) -> dict[str, tuple[int, int, int]]:
+    """`_edge_rows` of a range on a closed day (cached: ingest adds nothing to it)."""
+    key = (_store_key(store), site, aware(lo), aware(hi))
+    with _closed_lock:
+        cached = _closed_edges.get(key)
+        if cached is not None:
+            _closed_edges.move_to_end(key)
+            return cached
+    rows = _edge_rows(store, site, [(lo, hi)])
+    with _closed_lock:
+        _closed_edges[key] = rows
+        while len(_closed_edges) > CACHED_SUMS:
+            _closed_edges.popitem(last=False)
+    return rows
+
+
 def period_counts(
     store: Store,
     site: str,
     start: dt.datetime,
     end: dt.datetime,
-    fingerprint: str | None = None,
     *,
     today: dt.date | None = None,
 ) -> dict[str, Counts]:
-    """Counts per issue with errors in [start, end); one issue with `fingerprint`."""
+    """Counts per issue with errors in [start, end)."""
     today = today or dt.datetime.now(dt.UTC).date()
     first, last, edges = split_period(start, end, dt.timedelta(days=1))
-    out: dict[str, Counts] = {}
+    found: list[dict[str, tuple[int, int, int]]] = []
+    horizon = None
     if first < last:
-        if fingerprint is None:
-            for per_issue in _whole_days(store, site, first.date(), last.date(), today):
-                for fp, (events, users, sessions) in per_issue.items():
-                    counts = out.get(fp)
-                    if counts is None:
-                        out[fp] = Counts(events, users, sessions)
-                    else:
-                        counts.add(events, users, sessions)
+        found, horizon = _whole_days(store, site, first.date(), last.date(), today)
+    live = []
+    for lo, hi in edges:
+        if horizon is not None and days_of(lo, hi)[-1] < horizon:
+            found.append(_closed_edge(store, site, lo, hi))
         else:
-            rows = store.rows(
-                "SELECT sum(events), uniqMerge(users), uniqMerge(sessions) "
-                f"FROM {store.table('issues_daily')} WHERE site_id = {{site:String}} "
-                "AND fingerprint = {fp:String} AND day >= {d0:Date} AND day < {d1:Date} "
-                "GROUP BY day",
-                {"site": site, "fp": fingerprint, "d0": first.date(), "d1": last.date()},
-            )
-            for events, users, sessions in rows:
-                out.setdefault(fingerprint, Counts()).add(events, users, sessions)
-    params: dict[str, Any] = {"site": site}
-    ranges = _edge_filter(edges, params)
-    if ranges is not None:
-        only = "fingerprint != ''"
-        if fingerprint is not None:
-            only = "fingerprint = {fp:String}"
-            params["fp"] = fingerprint
-        rows = store.rows(
-            "SELECT fingerprint, count(), uniq(visitor_id), uniq(cityHash64(sid, session_seq)) "
-            f"FROM {store.table('events')} PREWHERE site_id = {{site:String}} "
-            f"AND type = 'error' AND {ranges} WHERE {only} GROUP BY fingerprint, toDate(ts)",
-            params,
-        )
-        for fp, events, users, sessions in rows:
-            out.setdefault(fp, Counts()).add(events, users, sessions)
+            live.append((lo, hi))
+    if live:
+        found.append(_edge_rows(store, site, live))
+    out: dict[str, Counts] = {}
+    for per_issue in found:
+        for fp, (events, users, sessions) in per_issue.items():
+            counts = out.get(fp)
+            if counts is None:
+                out[fp] = Counts(events, users, sessions)
+            else:
+                counts.add(events, users, sessions)
     return out
 
 
@@ -335,80 +410,192 @@ def issue_rows(store: Store, site: str, fingerprints: list[str] | None = None) -
 
 # -- detail ------------------------------------------------------------------------------
 
+CACHED_DETAILS = 256
+HORIZON_SECONDS = 600.0  # how long a process trusts the closed horizon it read
+_DETAIL_FACETS = ("", *FACETS)
 
-def issue_period(
-    store: Store, site: str, fingerprint: str, start: dt.datetime, end: dt.datetime
-) -> tuple[Counts, dict[str, list[tuple[str, int, int]]], list[tuple[dt.datetime, int]]]:
-    """One issue's counts in [start, end), its (value, events, users) per facet in `FACETS`
-    (most events first; every value, not only the ones a page shows) and its hourly
-    histogram as (hour, events), oldest first, in one query: whole days from
-    `issues_daily`, `issue_facets_daily` and `issues_hourly`, the partial days at the edges
-    from one raw scan (which also gives the edge days' hours, the first and last of them
-    counted from the period's bounds). Users (and sessions) per day, summed like
-    `period_counts`."""
-    first, last, edges = split_period(start, end, dt.timedelta(days=1))
-    params: dict[str, Any] = {"site": site, "fp": fingerprint}
+
+class _Part:
+    """One segment of an issue's period, summed: counts, (events, users) per facet value
+    and events per hour (epoch seconds)."""
+
+    def __init__(self) -> None:
+        self.counts = Counts()
+        self.facets: dict[str, dict[str, tuple[int, int]]] = {name: {} for name in FACETS}
+        self.hours: dict[int, int] = {}
+
+    def add(self, dimension: str, value: str, events: int, users: int, sessions: int) -> None:
+        if dimension == "":
+            self.counts.add(events, users, sessions)
+        elif dimension == "hour":
+            seconds = int(value)
+            self.hours[seconds] = self.hours.get(seconds, 0) + events
+        else:
+            had = self.facets[dimension].get(value, (0, 0))
+            self.facets[dimension][value] = (had[0] + events, had[1] + users)
+
+    def merge(self, other: _Part) -> _Part:
+        out = _Part()
+        for part in (self, other):
+            out.counts.add(part.counts.events, part.counts.users, part.counts.sessions)
+            for name, values in part.facets.items():
+                for value, (events, users) in values.items():
+                    out.add(name, value, events, users, 0)
+            for seconds, events in part.hours.items():
+                out.hours[seconds] = out.hours.get(seconds, 0) + events
+        return out
+
+
+# (store, site, fingerprint, start) -> (end of the closed segment, its numbers)
+_DetailKey = tuple[str, str, str, dt.datetime]
+_closed_details: OrderedDict[_DetailKey, tuple[dt.datetime, _Part]] = OrderedDict()
+_horizons: dict[str, tuple[dt.datetime, float]] = {}  # store -> (horizon, monotonic time)
+
+
+def _period_sql(
+    store: Store, lo: dt.datetime, hi: dt.datetime, cut: dt.datetime, params: dict[str, Any]
+) -> list[str]:
+    """SELECTs of (segment, dimension, value, events, users, sessions) for [lo, hi), the
+    segment 'closed' before `cut` (a midnight, or `lo` or `hi`) and 'live' from it on:
+    whole closed days from `issue_days_closed`, whole live days from the rollups, the
+    whole days' hours from `issues_hourly`, the partial days at the edges from one raw
+    scan (which also gives their hours). Each SELECT groups by day inside, so that users
+    sum over days."""
+    first, last, edges = split_period(lo, hi, dt.timedelta(days=1))
+    params["cut"] = utc(cut)
+    segment = f"if({{column}} < {{{{cut:{TS}}}}}, 'closed', 'live')"
+    one = "site_id = {site:String} AND fingerprint = {fp:String}"
     parts = []
     if first < last:
-        params.update(d0=first.date(), d1=last.date(), h0=utc(first), h1=utc(last))
-        whole = "site_id = {site:String} AND fingerprint = {fp:String} AND day >= {d0:Date} "
-        whole += "AND day < {d1:Date}"
+        middle = min(max(first, cut), last)
+        params.update(d0=first.date(), d1=middle.date(), d2=last.date())
+        params.update(h0=utc(first), h1=utc(last))
+        if first < middle:
+            parts.append(
+                "SELECT 'closed', toString(dimension), value, sum(events), sum(users), "
+                f"sum(sessions) FROM {store.table('issue_days_closed')} WHERE {one} "
+                "AND day >= {d0:Date} AND day < {d1:Date} "
+                "AND dimension IN {dimensions:Array(String)} GROUP BY dimension, value"
+            )
+        if middle < last:
+            days = f"{one} AND day >= {{d1:Date}} AND day < {{d2:Date}}"
+            parts.append(
+                "SELECT 'live', '', '', sum(events), uniqMerge(users), uniqMerge(sessions) "
+                f"FROM {store.table('issues_by_day')} WHERE {days} GROUP BY day"
+            )
+            parts.append(
+                "SELECT 'live', toString(dimension), value, sum(events), uniqMerge(users), 0 "
+                f"FROM {store.table('issue_facets_daily')} WHERE {days} "
+                "GROUP BY dimension, value, day"
+            )
         parts.append(
-            "SELECT '' AS dimension, '' AS value, day, sum(events) AS events, "
-            "uniqMerge(users) AS users, uniqMerge(sessions) AS sessions "
-            f"FROM {store.table('issues_daily')} WHERE {whole} GROUP BY day"
-        )
-        parts.append(
-            "SELECT toString(dimension) AS dimension, value, day, sum(events) AS events, "
-            "uniqMerge(users) AS users, toUInt64(0) AS sessions "
-            f"FROM {store.table('issue_facets_daily')} WHERE {whole} "
-            "GROUP BY dimension, value, day"
-        )
-        parts.append(
-            "SELECT 'hour' AS dimension, toString(toUnixTimestamp(hour)) AS value, "
-            "toDate(hour) AS day, sum(events) AS events, toUInt64(0) AS users, "
-            f"toUInt64(0) AS sessions FROM {store.table('issues_hourly')} "
-            "WHERE site_id = {site:String} AND fingerprint = {fp:String} "
+            f"SELECT {segment.format(column='hour')}, 'hour', "
+            "toString(toUnixTimestamp(hour)), sum(events), 0, 0 "
+            f"FROM {store.table('issues_hourly')} WHERE {one} "
             f"AND hour >= {{h0:{TS}}} AND hour < {{h1:{TS}}} GROUP BY hour"
         )
     ranges = _edge_filter(edges, params)
     if ranges is not None:
         # The '' facet is the issue itself: the edge days' counts; 'hour' their histogram.
         parts.append(
-            "SELECT facet.1 AS dimension, facet.2 AS value, day, count() AS events, "
-            "if(dimension = 'hour', 0, uniq(visitor_id)) AS users, "
-            "if(dimension = '', uniq(session), 0) AS sessions "
-            "FROM (SELECT toDate(ts) AS day, visitor_id, cityHash64(sid, session_seq) AS session, "
+            "SELECT segment, facet.1 AS facet_name, facet.2, count(), "
+            "if(facet_name = 'hour', 0, uniq(visitor_id)), "
+            "if(facet_name = '', uniq(session), 0) "
+            f"FROM (SELECT toDate(ts) AS day, {segment.format(column='ts')} AS segment, "
+            "visitor_id, cityHash64(sid, session_seq) AS session, "
             "[('', ''), ('browser', toString(browser)), ('os', toString(os)), ('path', path), "
             "('release', toString(release)), "
             "('hour', toString(toUnixTimestamp(toStartOfHour(ts))))] AS facets "
             f"FROM {store.table('events')} "
             f"PREWHERE site_id = {{site:String}} AND type = 'error' AND {ranges} "
             "WHERE fingerprint = {fp:String}) ARRAY JOIN facets AS facet "
-            "GROUP BY dimension, value, day"
+            "GROUP BY segment, facet.1, facet.2, day"
         )
-    counts = Counts()
-    out: dict[str, list[tuple[str, int, int]]] = {name: [] for name in FACETS}
-    histogram: list[tuple[dt.datetime, int]] = []
-    if not parts:
-        return counts, out, histogram
-    rows = store.rows(
-        "SELECT dimension, value, sum(events), sum(users), sum(sessions) FROM ("
-        + " UNION ALL ".join(parts)
-        + ") GROUP BY dimension, value",
-        params,
-    )
-    for dimension, value, events, users, sessions in rows:
-        if dimension == "":
-            counts.add(events, users, sessions)
-        elif dimension == "hour":
-            histogram.append((_from_seconds(int(value)), events))
-        else:
-            out[dimension].append((value, events, users))
-    for name in FACETS:
-        out[name].sort(key=lambda item: (-item[1], item[0]))
-    histogram.sort()
-    return counts, out, histogram
+    return parts
+
+
+def _read_period(
+    store: Store, site: str, fingerprint: str, lo: dt.datetime, hi: dt.datetime, cut: dt.datetime
+) -> tuple[_Part, _Part]:
+    """[lo, hi) summed in one query: (the segment before `cut`, the segment from it)."""
+    params: dict[str, Any] = {"site": site, "fp": fingerprint, "dimensions": list(_DETAIL_FACETS)}
+    parts = _period_sql(store, lo, hi, cut, params)
+    out = {"closed": _Part(), "live": _Part()}
+    if parts:
+        # The first, empty SELECT names the columns: the parts' own expressions then need
+        # no aliases, which a WHERE or GROUP BY could mistake for the columns they shadow.
+        header = (
+            "SELECT '' AS segment, '' AS dimension, '' AS value, toUInt64(0) AS events, "
+            "toUInt64(0) AS users, toUInt64(0) AS sessions WHERE 0"
+        )
+        rows = store.rows(
+            "SELECT segment, dimension, value, sum(events), sum(users), sum(sessions) FROM ("
+            + " UNION ALL ".join([header, *parts])
+            + ") GROUP BY segment, dimension, value",
+            params,
+        )
+        for segment, dimension, value, events, users, sessions in rows:
+            out[segment].add(dimension, value, events, users, sessions)
+    return out["closed"], out["live"]
+
+
+def _closed_horizon(store: Store) -> dt.datetime:
+    """Midnight of the first day not closed. Kept per process for `HORIZON_SECONDS`: an
+    older horizon only reads more days from the rollups, which keep the closed days too."""
+    key = _store_key(store)
+    now = time.monotonic()
+    with _closed_lock:
+        known = _horizons.get(key)
+    if known is not None and now - known[1] < HORIZON_SECONDS:
+        return known[0]
+    day: dt.date = store.rows(f"SELECT {closed_horizon_sql(store)}")[0][0]
+    horizon = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+    with _closed_lock:
+        _horizons[key] = (horizon, now)
+    return horizon
+
+
+def issue_period(
+    store: Store, site: str, fingerprint: str, start: dt.datetime, end: dt.datetime
+) -> tuple[Counts, dict[str, list[tuple[str, int, int]]], list[tuple[dt.datetime, int]]]:
+    """One issue's counts in [start, end), its (value, events, users) per facet in `FACETS`
+    (most events first; every value, not only the ones a page shows) and its hourly
+    histogram as (hour, events), oldest first. Users (and sessions) per day, summed like
+    `period_counts`.
+
+    The period splits at the closed horizon. Its closed segment (closed days, and the
+    partial first day when that day is closed) cannot change, so it is read once per
+    process and issue and start (kept in `_closed_details`); the rest is read on every
+    call from the rollups and raw events. A cached segment stays correct when the horizon
+    moves on: the days closed since are read from the rollups, which keep them."""
+    start, end = aware(start), aware(end)
+    key = (_store_key(store), site, fingerprint, start)
+    with _closed_lock:
+        cached = _closed_details.get(key)
+        if cached is not None:
+            _closed_details.move_to_end(key)
+    if cached is not None and cached[0] <= end:
+        cut, closed = cached
+        live = _read_period(store, site, fingerprint, cut, end, cut)[1]
+    else:
+        cut = min(max(_closed_horizon(store), start), end)
+        closed, live = _read_period(store, site, fingerprint, start, end, cut)
+        if cut > start:
+            with _closed_lock:
+                _closed_details[key] = (cut, closed)
+                while len(_closed_details) > CACHED_DETAILS:
+                    _closed_details.popitem(last=False)
+    whole = closed.merge(live)
+    facets = {
+        name: sorted(
+            ((value, events, users) for value, (events, users) in values.items()),
+            key=lambda item: (-item[1], item[0]),
+        )
+        for name, values in whole.facets.items()
+    }
+    hours = sorted(whole.hours.items())
+    histogram = [(_from_seconds(seconds), events) for seconds, events in hours]
+    return whole.counts, facets, histogram
 
 
 def _from_seconds(seconds: int) -> dt.datetime:
