@@ -70,6 +70,9 @@ _MERGED = {
     "visitor_id": "any(visitor_id)",
     "first_ts": "min(first_ts)",
     "last_ts": "max(last_ts)",
+    # Qualified: inside these, the bare names would be the aliases first_ts and last_ts.
+    "duration_ms": "toUnixTimestamp64Milli(max(partial.last_ts)) "
+    "- toUnixTimestamp64Milli(min(partial.first_ts))",
     "views": "sum(pageviews)",
     "engagements": "sum(engagements)",
     "customs": "sum(customs)",
@@ -109,8 +112,9 @@ def session_rows(sql: Sql, query: Query, needs: Iterable[str] = ()) -> str:
     """One row per session that starts in the period, has a page view and passes the
     filters; columns `session_key`, `session_start` and those in `needs`.
 
-    Sessions that started before the closed horizon come finished from `sessions_closed`
-    (a plain scan); later ones are merged from the `sessions` rollup's partial rows.
+    Settled sessions come finished from `sessions_settled` (a scan; FINAL keeps a session's
+    latest version); the few touched since the last settling run are merged from the
+    `sessions` rollup's partial rows (`sql/011_sessions_settled.sql`).
     """
     wanted = set(needs) | {"views"}
     unknown = wanted - SESSION_COLUMNS
@@ -137,19 +141,26 @@ def session_rows(sql: Sql, query: Query, needs: Iterable[str] = ()) -> str:
     group = ", ".join(["session_key", "session_start", *constant])
     merged_names = sorted(wanted - _CONSTANT)
     merged = ", ".join(f"{_MERGED[name]} AS {name}" for name in merged_names)
-    days = sql.table("sessions_closed_days")
-    horizon = f"(SELECT toDateTime64(max(day) + 1, 3, 'UTC') FROM {days})"
-    closed_where = [*period, f"session_start < {horizon}", *before_merge, *after_merge]
-    closed = (
-        f"SELECT {group}, {', '.join(merged_names)} FROM {sql.table('sessions_closed')} "
-        f"WHERE {' AND '.join(closed_where)}"
+    # Sessions touched since the last settling run are merged from `sessions`, every
+    # other one read settled. Both sides select by the key alone (a key shared by two
+    # sessions of one sid, before and after a pause, sends both to the merge): one
+    # UInt64 set, cheaper than (start, key) pairs.
+    watermark = f"(SELECT max(watermark) FROM {sql.table('sessions_settle_runs')})"
+    open_keys = (
+        f"(SELECT session_key FROM {sql.table('session_touches')} "
+        f"WHERE {' AND '.join(period)} AND inserted_at >= {watermark})"
+    )
+    settled = (
+        f"SELECT {group}, {', '.join(merged_names)} FROM {sql.table('sessions_settled')} FINAL "
+        f"WHERE {' AND '.join([*period, f'session_key NOT IN {open_keys}', *before_merge])} "
+        f"AND {' AND '.join(after_merge)}"
     )
     open_ = (
-        f"SELECT {group}, {merged} FROM {sql.table('sessions')} "
-        f"WHERE {' AND '.join([*period, f'session_start >= {horizon}', *before_merge])} "
+        f"SELECT {group}, {merged} FROM {sql.table('sessions')} AS partial "
+        f"WHERE {' AND '.join([*period, f'session_key IN {open_keys}', *before_merge])} "
         f"GROUP BY {group} HAVING {' AND '.join(after_merge)}"
     )
-    return f"{closed} UNION ALL {open_}"
+    return f"{settled} UNION ALL {open_}"
 
 
 # Session metrics as aggregates over `session_rows` (DESIGN §6), and the session columns
@@ -163,8 +174,7 @@ SESSION_METRICS: dict[str, str] = {
     "engagement_rate": "if(count() = 0, 0, "
     "countIf(engaged_ms >= 10000 OR views >= 2 OR customs > 0) / count())",
     "views_per_session": "if(count() = 0, 0, sum(views) / count())",
-    "avg_session_duration_ms": "if(count() = 0, 0, "
-    "avg(toUnixTimestamp64Milli(last_ts) - toUnixTimestamp64Milli(first_ts)))",
+    "avg_session_duration_ms": "if(count() = 0, 0, avg(duration_ms))",
     "avg_engaged_ms": "if(count() = 0, 0, avg(engaged_ms))",
     "error_rate": "if(sum(views) = 0, 0, sum(error_pages) / sum(views))",
 }
@@ -175,7 +185,7 @@ METRIC_NEEDS: dict[str, tuple[str, ...]] = {
     "bounce_rate": ("views", "engagements"),
     "engagement_rate": ("engaged_ms", "views", "customs"),
     "views_per_session": ("views",),
-    "avg_session_duration_ms": ("first_ts", "last_ts"),
+    "avg_session_duration_ms": ("duration_ms",),
     "avg_engaged_ms": ("engaged_ms",),
     "error_rate": ("views", "error_pages"),
 }
