@@ -13,7 +13,14 @@ from typing import Any
 import msgspec
 
 from app.query.params import DIMENSIONS, Query, QueryError
-from app.query.sql import SESSION_METRICS, Sql, needs_of, session_metric_columns, session_rows
+from app.query.sql import (
+    SESSION_METRICS,
+    Sql,
+    needs_of,
+    session_metric_columns,
+    session_rows,
+    touched_sessions,
+)
 from app.store.client import Store
 
 __all__ = ["OVERVIEW_METRICS", "breakdown", "overview", "timeseries"]
@@ -51,8 +58,9 @@ def overview(store: Store, query: Query) -> dict[str, Any]:
     (grouped by which one a session starts in): one scan instead of two."""
     previous = query.previous()
     both = msgspec.structs.replace(query, start=previous.start)
+    touched = touched_sessions(store, both)
     sql = Sql(store.db)
-    rows_sql = session_rows(sql, both, needs_of(OVERVIEW_METRICS))
+    rows_sql = session_rows(sql, both, needs_of(OVERVIEW_METRICS), touched)
     text = (
         f"SELECT session_start >= {sql.instant(query.start)} AS current, "
         f"{session_metric_columns(OVERVIEW_METRICS)} FROM ({rows_sql}) GROUP BY current"
@@ -95,13 +103,15 @@ def timeseries(store: Store, query: Query) -> dict[str, Any]:
         raise QueryError(f"metric: {unknown[0]!r} is not one of {', '.join(SESSION_METRICS)}")
 
     def series(period: Query) -> list[dict[str, Any]]:
+        touched = touched_sessions(store, period)
         sql = Sql(store.db)
         tz = sql.bind(period.tz, "String")
         bucket = _BUCKETS[period.interval].format(tz=tz)
         # Grouped by the bucket's start, formatted only for the result rows.
         text = (
             "SELECT formatDateTime(bucket_start, '%Y-%m-%dT%H:%i:%S') AS bucket, "
-            f"{session_metric_columns(names)} FROM ({session_rows(sql, period, needs_of(names))}) "
+            f"{session_metric_columns(names)} "
+            f"FROM ({session_rows(sql, period, needs_of(names), touched)}) "
             f"GROUP BY {bucket} AS bucket_start ORDER BY bucket_start"
         )
         columns, rows = store.query(text, sql.params)
@@ -134,9 +144,10 @@ def breakdown(store: Store, query: Query, dimension: str) -> dict[str, Any]:
         if spec.session_column:
             names = BREAKDOWN_METRICS
             needs = needs_of(names) | {spec.session_column}
+            rows_sql = session_rows(sql, period, needs, touched_sessions(store, period))
             text = (
                 f"SELECT {spec.session_column} AS value, {session_metric_columns(names)} "
-                f"FROM ({session_rows(sql, period, needs)}) GROUP BY value "
+                f"FROM ({rows_sql}) GROUP BY value "
                 f"ORDER BY visitors DESC, value LIMIT {sql.bind(period.limit, 'UInt32')} "
                 f"OFFSET {sql.bind(period.offset, 'UInt32')}"
             )

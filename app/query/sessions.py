@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from app.query.params import Query
-from app.query.sql import Sql, session_rows
+from app.query.sql import Sql, session_rows, touched_sessions
 from app.store.client import Store
 
 __all__ = ["session_list", "timeline"]
@@ -96,11 +96,13 @@ def session_list(store: Store, query: Query) -> dict[str, Any]:
 
     Two steps: the page's keys and starts (cheap: no merged string column), then every
     column for those sessions only, read between the first and last start of the page
-    (the filters were applied by the first step).
+    (the filters were applied by the first step). Both bind the sessions touched since
+    the last settling run (a superset of those in the narrower span: still exact).
     """
+    touched = touched_sessions(store, query)
     sql = Sql(store.db)
     keys = (
-        f"SELECT session_key, session_start FROM ({session_rows(sql, query)}) "
+        f"SELECT session_key, session_start FROM ({session_rows(sql, query, (), touched)}) "
         "ORDER BY session_start DESC, session_key "
         f"LIMIT {sql.bind(query.limit, 'UInt32')} OFFSET {sql.bind(query.offset, 'UInt32')}"
     )
@@ -116,7 +118,7 @@ def session_list(store: Store, query: Query) -> dict[str, Any]:
         "SELECT sid, session_seq, visitor_id, first_ts AS start, duration_ms, "
         "views AS pageviews, engaged_ms, errors, views = 1 AND engagements = 0 AS bounced, "
         "entry_page, exit_page, source, referrer, country, device, browser, os "
-        f"FROM ({session_rows(sql, span, _LIST_NEEDS)}) "
+        f"FROM ({session_rows(sql, span, _LIST_NEEDS, touched)}) "
         f"WHERE session_key IN {sql.bind([row[0] for row in page], 'Array(UInt64)')} "
         "ORDER BY session_start DESC, session_key"
     )

@@ -6,9 +6,10 @@ period, time zone, filter values, limits) goes into `parameters` and reaches Cli
 as a server-side bound `{name:Type}` value.
 
 The population of every session metric is *the sessions that start in the period*, have
-a page view and match the filters, read from the `sessions` rollup: `session_rows` merges
-each session's partial rows (GROUP BY its UInt64 key) and computes only the columns the
-caller needs, since merging unused aggregate states is most of the cost. Dimensions that
+a page view and match the filters: `session_rows` reads settled sessions as they are and
+merges only the few written since the last settling run from the `sessions` rollup's
+partial rows (GROUP BY its UInt64 key), computing only the columns the caller needs,
+since merging unused aggregate states is most of the cost of that part. Dimensions that
 are constant within a session (country, device, browser, os) filter before merging;
 entry/exit page, source and UTM after; page and route filter sessions through their page
 views (a session matches when one of its page views does).
@@ -20,15 +21,21 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
+
 from app.query.params import DIMENSIONS, Filter, Query
+from app.store.client import Store
 
 __all__ = [
+    "MAX_BOUND_TOUCHED",
     "METRIC_NEEDS",
     "SESSION_METRICS",
     "Sql",
+    "Touched",
     "filter_condition",
     "session_metric_columns",
     "session_rows",
+    "touched_sessions",
 ]
 
 
@@ -108,13 +115,48 @@ def _page_view_filter(sql: Sql, query: Query, spec: Filter) -> str:
     return f"session_key {'NOT IN' if spec.negate else 'IN'} ({inner})"
 
 
-def session_rows(sql: Sql, query: Query, needs: Iterable[str] = ()) -> str:
+class Touched(msgspec.Struct, frozen=True):
+    """The period's sessions touched since the last settling run, looked up before a
+    query (`touched_sessions`) so that it can bind them instead of finding them itself."""
+
+    keys: tuple[int, ...]
+    first_start: dt.datetime
+
+
+#: Beyond this many touched sessions (after a long pause of the settler), queries find
+#: them with a subquery instead of binding them.
+MAX_BOUND_TOUCHED = 20_000
+
+
+def touched_sessions(store: Store, query: Query) -> Touched | None:
+    """The sessions of `query`'s period touched since the last settling run, or None when
+    there are too many to bind."""
+    sql = Sql(store.db)
+    text = (
+        f"SELECT groupUniqArray({MAX_BOUND_TOUCHED + 1})(session_key), min(session_start) "
+        f"FROM {sql.table('session_touches')} "
+        f"WHERE site_id = {sql.bind(query.site, 'String')} "
+        f"AND session_start >= {sql.instant(query.start)} "
+        f"AND session_start < {sql.instant(query.end)} AND inserted_at >= "
+        f"(SELECT max(watermark) FROM {sql.table('sessions_settle_runs')})"
+    )
+    keys, first = store.rows(text, sql.params)[0]
+    if len(keys) > MAX_BOUND_TOUCHED:
+        return None
+    moment = first.replace(tzinfo=dt.UTC) if first.tzinfo is None else first
+    return Touched(tuple(sorted(keys)), moment)
+
+
+def session_rows(
+    sql: Sql, query: Query, needs: Iterable[str] = (), touched: Touched | None = None
+) -> str:
     """One row per session that starts in the period, has a page view and passes the
     filters; columns `session_key`, `session_start` and those in `needs`.
 
     Settled sessions come finished from `sessions_settled` (a scan; FINAL keeps a session's
     latest version); the few touched since the last settling run are merged from the
-    `sessions` rollup's partial rows (`sql/011_sessions_settled.sql`).
+    `sessions` rollup's partial rows (`sql/011_sessions_settled.sql`). `touched`, when
+    given, names those (`touched_sessions`); without it the query finds them itself.
     """
     wanted = set(needs) | {"views"}
     unknown = wanted - SESSION_COLUMNS
@@ -145,22 +187,37 @@ def session_rows(sql: Sql, query: Query, needs: Iterable[str] = ()) -> str:
     # other one read settled. Both sides select by the key alone (a key shared by two
     # sessions of one sid, before and after a pause, sends both to the merge): one
     # UInt64 set, cheaper than (start, key) pairs.
-    watermark = f"(SELECT max(watermark) FROM {sql.table('sessions_settle_runs')})"
-    open_keys = (
-        f"(SELECT session_key FROM {sql.table('session_touches')} "
-        f"WHERE {' AND '.join(period)} AND inserted_at >= {watermark})"
-    )
-    settled = (
-        f"SELECT {group}, {', '.join(merged_names)} FROM {sql.table('sessions_settled')} FINAL "
-        f"WHERE {' AND '.join([*period, f'session_key NOT IN {open_keys}', *before_merge])} "
-        f"AND {' AND '.join(after_merge)}"
-    )
-    open_ = (
-        f"SELECT {group}, {merged} FROM {sql.table('sessions')} AS partial "
-        f"WHERE {' AND '.join([*period, f'session_key IN {open_keys}', *before_merge])} "
-        f"GROUP BY {group} HAVING {' AND '.join(after_merge)}"
-    )
-    return f"{settled} UNION ALL {open_}"
+    settled_table = sql.table("sessions_settled")
+    open_from = f"SELECT {group}, {merged} FROM {sql.table('sessions')} AS partial"
+    open_tail = f"GROUP BY {group} HAVING {' AND '.join(after_merge)}"
+    if touched is None:
+        watermark = f"(SELECT max(watermark) FROM {sql.table('sessions_settle_runs')})"
+        keys = (
+            f"(SELECT session_key FROM {sql.table('session_touches')} "
+            f"WHERE {' AND '.join(period)} AND inserted_at >= {watermark})"
+        )
+        settled = [[*period, f"session_key NOT IN {keys}"]]
+        open_ = [*period, f"session_key IN {keys}"]
+    elif not touched.keys:
+        settled, open_ = [period], []
+    else:
+        # Sessions that start before the first touched one cannot be open: read those
+        # without the set look-up, and merge only from that start on.
+        first = f"session_start >= {sql.instant(touched.first_start)}"
+        keys = sql.bind(list(touched.keys), "Array(UInt64)")
+        settled = [
+            [*period, f"session_start < {sql.instant(touched.first_start)}"],
+            [*period, first, f"session_key NOT IN {keys}"],
+        ]
+        open_ = [*period, first, f"session_key IN {keys}"]
+    parts = [
+        f"SELECT {group}, {', '.join(merged_names)} FROM {settled_table} FINAL "
+        f"WHERE {' AND '.join([*where, *before_merge, *after_merge])}"
+        for where in settled
+    ]
+    if open_:
+        parts.append(f"{open_from} WHERE {' AND '.join([*open_, *before_merge])} {open_tail}")
+    return " UNION ALL ".join(parts)
 
 
 # Session metrics as aggregates over `session_rows` (DESIGN §6), and the session columns
