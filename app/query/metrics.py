@@ -35,10 +35,6 @@ BREAKDOWN_METRICS = (
     "error_rate",
 )
 PAGE_BREAKDOWN_METRICS = ("visitors", "pageviews", "sessions", "error_rate")
-# A period without sessions has no row: its metrics, as the aggregates give them for none.
-_EMPTY: dict[str, float | int] = {
-    name: 0 if name in ("visitors", "sessions", "pageviews") else 0.0 for name in SESSION_METRICS
-}
 _BUCKETS = {
     "minute": "toStartOfMinute(toTimeZone(session_start, {tz}))",
     "hour": "toStartOfHour(toTimeZone(session_start, {tz}))",
@@ -54,24 +50,22 @@ def _number(value: Any) -> float | int:
 
 
 def overview(store: Store, query: Query) -> dict[str, Any]:
-    """The period's metrics and the previous period's, in one query over both periods
-    (grouped by which one a session starts in): one scan instead of two."""
+    """The period's metrics and the previous period's, in one query (two branches)."""
     previous = query.previous()
-    both = msgspec.structs.replace(query, start=previous.start)
-    touched = touched_sessions(store, both)
+    touched = touched_sessions(store, msgspec.structs.replace(query, start=previous.start))
     sql = Sql(store.db)
-    rows_sql = session_rows(sql, both, needs_of(OVERVIEW_METRICS), touched)
-    text = (
-        f"SELECT session_start >= {sql.instant(query.start)} AS current, "
-        f"{session_metric_columns(OVERVIEW_METRICS)} FROM ({rows_sql}) GROUP BY current"
+    columns = session_metric_columns(OVERVIEW_METRICS)
+    needs = needs_of(OVERVIEW_METRICS)
+    text = " UNION ALL ".join(
+        f"SELECT {label} AS current, {columns} FROM ({session_rows(sql, period, needs, touched)})"
+        for label, period in (("1", query), ("0", previous))
     )
-    columns, rows = store.query(text, sql.params)
-    found = {bool(row[0]): dict(zip(columns[1:], row[1:], strict=True)) for row in rows}
-
-    def metrics_of(values: dict[str, Any]) -> dict[str, float | int]:
-        return {name: _number(values.get(name, _EMPTY[name])) for name in OVERVIEW_METRICS}
-
-    return {**metrics_of(found.get(True, {})), "previous": metrics_of(found.get(False, {}))}
+    names, rows = store.query(text, sql.params)
+    found = {bool(row[0]): dict(zip(names[1:], row[1:], strict=True)) for row in rows}
+    return {
+        **{name: _number(found[True][name]) for name in OVERVIEW_METRICS},
+        "previous": {name: _number(found[False][name]) for name in OVERVIEW_METRICS},
+    }
 
 
 def _bucket_starts(query: Query) -> list[dt.datetime]:

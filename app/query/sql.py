@@ -116,11 +116,15 @@ def _page_view_filter(sql: Sql, query: Query, spec: Filter) -> str:
 
 
 class Touched(msgspec.Struct, frozen=True):
-    """The period's sessions touched since the last settling run, looked up before a
+    """The sessions touched since the last settling run (key, start), looked up before a
     query (`touched_sessions`) so that it can bind them instead of finding them itself."""
 
-    keys: tuple[int, ...]
-    first_start: dt.datetime
+    sessions: tuple[tuple[int, dt.datetime], ...]
+
+    def within(self, query: Query) -> tuple[list[int], dt.datetime | None]:
+        """The keys of those that start in `query`'s period, and the first start."""
+        inside = [(k, s) for k, s in self.sessions if query.start <= s < query.end]
+        return sorted({k for k, _ in inside}), min((s for _, s in inside), default=None)
 
 
 #: Beyond this many touched sessions (after a long pause of the settler), queries find
@@ -133,18 +137,21 @@ def touched_sessions(store: Store, query: Query) -> Touched | None:
     there are too many to bind."""
     sql = Sql(store.db)
     text = (
-        f"SELECT groupUniqArray({MAX_BOUND_TOUCHED + 1})(session_key), min(session_start) "
-        f"FROM {sql.table('session_touches')} "
+        f"SELECT DISTINCT session_key, session_start FROM {sql.table('session_touches')} "
         f"WHERE site_id = {sql.bind(query.site, 'String')} "
         f"AND session_start >= {sql.instant(query.start)} "
         f"AND session_start < {sql.instant(query.end)} AND inserted_at >= "
-        f"(SELECT max(watermark) FROM {sql.table('sessions_settle_runs')})"
+        f"(SELECT max(watermark) FROM {sql.table('sessions_settle_runs')}) "
+        f"LIMIT {MAX_BOUND_TOUCHED + 1}"
     )
-    keys, first = store.rows(text, sql.params)[0]
-    if len(keys) > MAX_BOUND_TOUCHED:
+    rows = store.rows(text, sql.params)
+    if len(rows) > MAX_BOUND_TOUCHED:
         return None
-    moment = first.replace(tzinfo=dt.UTC) if first.tzinfo is None else first
-    return Touched(tuple(sorted(keys)), moment)
+    return Touched(tuple((key, _utc(start)) for key, start in rows))
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 def session_rows(
@@ -198,15 +205,17 @@ def session_rows(
         )
         settled = [[*period, f"session_key NOT IN {keys}"]]
         open_ = [*period, f"session_key IN {keys}"]
-    elif not touched.keys:
+    elif not (inside := touched.within(query))[0]:
         settled, open_ = [period], []
     else:
         # Sessions that start before the first touched one cannot be open: read those
         # without the set look-up, and merge only from that start on.
-        first = f"session_start >= {sql.instant(touched.first_start)}"
-        keys = sql.bind(list(touched.keys), "Array(UInt64)")
+        bound_keys, first_start = inside
+        start = sql.instant(first_start or query.start)
+        first = f"session_start >= {start}"
+        keys = sql.bind(bound_keys, "Array(UInt64)")
         settled = [
-            [*period, f"session_start < {sql.instant(touched.first_start)}"],
+            [*period, f"session_start < {start}"],
             [*period, first, f"session_key NOT IN {keys}"],
         ]
         open_ = [*period, first, f"session_key IN {keys}"]
