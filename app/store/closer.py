@@ -61,7 +61,7 @@ _COLUMNS = (
     "entry_page, exit_page, entry_route, exit_route, source, referrer, "
     "utm_source, utm_medium, utm_campaign, country, device, browser, os, user_id, settled_at"
 )
-_EPOCH = dt.datetime(1970, 1, 1)
+_DAYS_PER_INSERT = 31
 
 
 def settled_watermark(store: Store) -> dt.datetime:
@@ -84,7 +84,7 @@ def _touched_days(store: Store, since: dt.datetime, until: dt.datetime) -> list[
 
 def settle_sessions(store: Store, *, now: dt.datetime) -> list[dt.date]:
     """Settle every session touched since the last run and more than `SETTLE_MARGIN`
-    before `now`; returns the days of session starts that were written (one insert each).
+    before `now`; returns the days of session starts that were written.
     """
     since = settled_watermark(store)
     until = (now.astimezone(dt.UTC) - SETTLE_MARGIN).replace(tzinfo=None, microsecond=0)
@@ -93,11 +93,15 @@ def settle_sessions(store: Store, *, now: dt.datetime) -> list[dt.date]:
     days = _touched_days(store, since, until)
     touched = _TOUCHED.format(touches=store.table("session_touches"))
     merge = _MERGE.format(sessions=store.table("sessions"), touched=touched)
-    for day in days:
-        start = dt.datetime(day.year, day.month, day.day)
+    # Up to a month of touched days per insert: few parts to merge (a first run over a
+    # year of stored sessions is twelve inserts), memory bounded by a month of sessions.
+    for first in range(0, len(days), _DAYS_PER_INSERT):
+        chunk = days[first : first + _DAYS_PER_INSERT]
+        start = dt.datetime(chunk[0].year, chunk[0].month, chunk[0].day)
+        end = dt.datetime(chunk[-1].year, chunk[-1].month, chunk[-1].day) + dt.timedelta(days=1)
         store.command(
             f"INSERT INTO {store.table('sessions_settled')} ({_COLUMNS}) {merge}",
-            {"since": since, "until": until, "start": start, "end": start + dt.timedelta(days=1)},
+            {"since": since, "until": until, "start": start, "end": end},
         )
     store.command(
         f"INSERT INTO {store.table('sessions_settle_runs')} (watermark) "
