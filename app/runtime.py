@@ -38,7 +38,7 @@ from app.scale.services import NoSpool, ScaleCollector, ScaleServices
 from app.scale.sink import StreamSink
 from app.scale.writer import StreamWorker
 from app.store.client import Store
-from app.store.closer import closable_until, close_sessions
+from app.store.closer import closable_until, settle_sessions
 from app.store.migrate import apply_migrations
 from app.store.rows import EVENT_COLUMNS
 from app.store.sites import SiteStore
@@ -49,7 +49,7 @@ __all__ = ["Runtime", "SaltBook"]
 log = logging.getLogger("beacon.runtime")
 
 REFRESH_SECONDS = 10.0
-CLOSE_SESSIONS_SECONDS = 600.0
+CLOSE_SESSIONS_SECONDS = 120.0
 
 
 class SaltBook:
@@ -192,14 +192,15 @@ class Runtime:
                     log.warning("closing finished sessions failed", extra={"error": str(exc)})
 
     def close_finished_sessions(self) -> None:
-        """Copy the days of sessions that can no longer change into `sessions_closed`, and
-        the issue rollups' such days into `issue_days_closed` (app/triage/closer.py)."""
+        """Settle the sessions written since the last run (`app/store/closer.py`), and copy
+        the issue rollups' days that can no longer change into `issue_days_closed`
+        (app/triage/closer.py)."""
+        now = dt.datetime.now(dt.UTC)
+        days = settle_sessions(self.store, now=now)
+        if days:
+            log.info("sessions settled", extra={"first": str(days[0]), "last": str(days[-1])})
         age = dt.timedelta(hours=self.settings.max_event_age_hours)
-        until = closable_until(dt.datetime.now(dt.UTC), age)
-        closed = close_sessions(self.store, until=until)
-        if closed:
-            log.info("sessions closed", extra={"first": str(closed[0]), "last": str(closed[-1])})
-        issue_days = close_issue_days(self.store, until=until)
+        issue_days = close_issue_days(self.store, until=closable_until(now, age))
         if issue_days:
             log.info(
                 "issue days closed",

@@ -10,8 +10,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import msgspec
+
 from app.query.params import DIMENSIONS, Query, QueryError
-from app.query.sql import SESSION_METRICS, Sql, needs_of, session_metric_columns, session_rows
+from app.query.sql import (
+    SESSION_METRICS,
+    Sql,
+    needs_of,
+    session_metric_columns,
+    session_rows,
+    touched_sessions,
+)
 from app.store.client import Store
 
 __all__ = ["OVERVIEW_METRICS", "breakdown", "overview", "timeseries"]
@@ -40,18 +49,23 @@ def _number(value: Any) -> float | int:
     return int(value)
 
 
-def _metrics_row(store: Store, query: Query, names: tuple[str, ...]) -> dict[str, float | int]:
-    sql = Sql(store.db)
-    rows_sql = session_rows(sql, query, needs_of(names))
-    text = f"SELECT {session_metric_columns(names)} FROM ({rows_sql})"
-    columns, rows = store.query(text, sql.params)
-    return {name: _number(value) for name, value in zip(columns, rows[0], strict=True)}
-
-
 def overview(store: Store, query: Query) -> dict[str, Any]:
-    current = _metrics_row(store, query, OVERVIEW_METRICS)
-    previous = _metrics_row(store, query.previous(), OVERVIEW_METRICS)
-    return {**current, "previous": previous}
+    """The period's metrics and the previous period's, in one query (two branches)."""
+    previous = query.previous()
+    touched = touched_sessions(store, msgspec.structs.replace(query, start=previous.start))
+    sql = Sql(store.db)
+    columns = session_metric_columns(OVERVIEW_METRICS)
+    needs = needs_of(OVERVIEW_METRICS)
+    text = " UNION ALL ".join(
+        f"SELECT {label} AS current, {columns} FROM ({session_rows(sql, period, needs, touched)})"
+        for label, period in (("1", query), ("0", previous))
+    )
+    names, rows = store.query(text, sql.params)
+    found = {bool(row[0]): dict(zip(names[1:], row[1:], strict=True)) for row in rows}
+    return {
+        **{name: _number(found[True][name]) for name in OVERVIEW_METRICS},
+        "previous": {name: _number(found[False][name]) for name in OVERVIEW_METRICS},
+    }
 
 
 def _bucket_starts(query: Query) -> list[dt.datetime]:
@@ -83,13 +97,16 @@ def timeseries(store: Store, query: Query) -> dict[str, Any]:
         raise QueryError(f"metric: {unknown[0]!r} is not one of {', '.join(SESSION_METRICS)}")
 
     def series(period: Query) -> list[dict[str, Any]]:
+        touched = touched_sessions(store, period)
         sql = Sql(store.db)
         tz = sql.bind(period.tz, "String")
         bucket = _BUCKETS[period.interval].format(tz=tz)
+        # Grouped by the bucket's start, formatted only for the result rows.
         text = (
-            f"SELECT formatDateTime({bucket}, '%Y-%m-%dT%H:%i:%S') AS bucket, "
-            f"{session_metric_columns(names)} FROM ({session_rows(sql, period, needs_of(names))}) "
-            "GROUP BY bucket ORDER BY bucket"
+            "SELECT formatDateTime(bucket_start, '%Y-%m-%dT%H:%i:%S') AS bucket, "
+            f"{session_metric_columns(names)} "
+            f"FROM ({session_rows(sql, period, needs_of(names), touched)}) "
+            f"GROUP BY {bucket} AS bucket_start ORDER BY bucket_start"
         )
         columns, rows = store.query(text, sql.params)
         found = {row[0]: dict(zip(columns[1:], row[1:], strict=True)) for row in rows}
@@ -121,9 +138,10 @@ def breakdown(store: Store, query: Query, dimension: str) -> dict[str, Any]:
         if spec.session_column:
             names = BREAKDOWN_METRICS
             needs = needs_of(names) | {spec.session_column}
+            rows_sql = session_rows(sql, period, needs, touched_sessions(store, period))
             text = (
                 f"SELECT {spec.session_column} AS value, {session_metric_columns(names)} "
-                f"FROM ({session_rows(sql, period, needs)}) GROUP BY value "
+                f"FROM ({rows_sql}) GROUP BY value "
                 f"ORDER BY visitors DESC, value LIMIT {sql.bind(period.limit, 'UInt32')} "
                 f"OFFSET {sql.bind(period.offset, 'UInt32')}"
             )

@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import msgspec
+
 from app.query.params import Query
-from app.query.sql import Sql, session_rows
+from app.query.sql import Sql, session_rows, touched_sessions
 from app.store.client import Store
 
 __all__ = ["session_list", "timeline"]
@@ -58,6 +60,10 @@ _TIMELINE_COLUMNS = (
 _KEEP_ZERO = {"value", "session_seq"}
 
 
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
 def _iso(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
@@ -69,7 +75,7 @@ _LIST_NEEDS = (
     "session_seq",
     "visitor_id",
     "first_ts",
-    "last_ts",
+    "duration_ms",
     "views",
     "engaged_ms",
     "errors",
@@ -88,26 +94,32 @@ _LIST_NEEDS = (
 def session_list(store: Store, query: Query) -> dict[str, Any]:
     """The period's sessions, newest first.
 
-    Two steps: the keys of the page (cheap: one merged column), then every column for
-    those sessions only, since merging all of every session's states is the cost.
+    Two steps: the page's keys and starts (cheap: no merged string column), then every
+    column for those sessions only, read between the first and last start of the page
+    (the filters were applied by the first step). Both bind the sessions touched since
+    the last settling run (a superset of those in the narrower span: still exact).
     """
+    touched = touched_sessions(store, query)
     sql = Sql(store.db)
     keys = (
-        f"SELECT session_key FROM ({session_rows(sql, query)}) "
+        f"SELECT session_key, session_start FROM ({session_rows(sql, query, (), touched)}) "
         "ORDER BY session_start DESC, session_key "
         f"LIMIT {sql.bind(query.limit, 'UInt32')} OFFSET {sql.bind(query.offset, 'UInt32')}"
     )
-    page = [row[0] for row in store.rows(keys, sql.params)]
+    page = store.rows(keys, sql.params)
     if not page:
         return {"results": []}
+    starts = [_utc(row[1]) for row in page]
+    span = msgspec.structs.replace(
+        query, start=min(starts), end=max(starts) + dt.timedelta(milliseconds=1), filters=()
+    )
     sql = Sql(store.db)
     text = (
-        "SELECT sid, session_seq, visitor_id, first_ts AS start, "
-        "toUnixTimestamp64Milli(last_ts) - toUnixTimestamp64Milli(first_ts) AS duration_ms, "
+        "SELECT sid, session_seq, visitor_id, first_ts AS start, duration_ms, "
         "views AS pageviews, engaged_ms, errors, views = 1 AND engagements = 0 AS bounced, "
         "entry_page, exit_page, source, referrer, country, device, browser, os "
-        f"FROM ({session_rows(sql, query, _LIST_NEEDS)}) "
-        f"WHERE session_key IN {sql.bind(page, 'Array(UInt64)')} "
+        f"FROM ({session_rows(sql, span, _LIST_NEEDS, touched)}) "
+        f"WHERE session_key IN {sql.bind([row[0] for row in page], 'Array(UInt64)')} "
         "ORDER BY session_start DESC, session_key"
     )
     columns, rows = store.query(text, sql.params)

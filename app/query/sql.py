@@ -6,9 +6,10 @@ period, time zone, filter values, limits) goes into `parameters` and reaches Cli
 as a server-side bound `{name:Type}` value.
 
 The population of every session metric is *the sessions that start in the period*, have
-a page view and match the filters, read from the `sessions` rollup: `session_rows` merges
-each session's partial rows (GROUP BY its UInt64 key) and computes only the columns the
-caller needs, since merging unused aggregate states is most of the cost. Dimensions that
+a page view and match the filters: `session_rows` reads settled sessions as they are and
+merges only the few written since the last settling run from the `sessions` rollup's
+partial rows (GROUP BY its UInt64 key), computing only the columns the caller needs,
+since merging unused aggregate states is most of the cost of that part. Dimensions that
 are constant within a session (country, device, browser, os) filter before merging;
 entry/exit page, source and UTM after; page and route filter sessions through their page
 views (a session matches when one of its page views does).
@@ -20,15 +21,21 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
+
 from app.query.params import DIMENSIONS, Filter, Query
+from app.store.client import Store
 
 __all__ = [
+    "MAX_BOUND_TOUCHED",
     "METRIC_NEEDS",
     "SESSION_METRICS",
     "Sql",
+    "Touched",
     "filter_condition",
     "session_metric_columns",
     "session_rows",
+    "touched_sessions",
 ]
 
 
@@ -70,6 +77,9 @@ _MERGED = {
     "visitor_id": "any(visitor_id)",
     "first_ts": "min(first_ts)",
     "last_ts": "max(last_ts)",
+    # Qualified: inside these, the bare names would be the aliases first_ts and last_ts.
+    "duration_ms": "toUnixTimestamp64Milli(max(partial.last_ts)) "
+    "- toUnixTimestamp64Milli(min(partial.first_ts))",
     "views": "sum(pageviews)",
     "engagements": "sum(engagements)",
     "customs": "sum(customs)",
@@ -105,12 +115,55 @@ def _page_view_filter(sql: Sql, query: Query, spec: Filter) -> str:
     return f"session_key {'NOT IN' if spec.negate else 'IN'} ({inner})"
 
 
-def session_rows(sql: Sql, query: Query, needs: Iterable[str] = ()) -> str:
+class Touched(msgspec.Struct, frozen=True):
+    """The sessions touched since the last settling run (key, start), looked up before a
+    query (`touched_sessions`) so that it can bind them instead of finding them itself."""
+
+    sessions: tuple[tuple[int, dt.datetime], ...]
+
+    def within(self, query: Query) -> tuple[list[int], dt.datetime | None]:
+        """The keys of those that start in `query`'s period, and the first start."""
+        inside = [(k, s) for k, s in self.sessions if query.start <= s < query.end]
+        return sorted({k for k, _ in inside}), min((s for _, s in inside), default=None)
+
+
+#: Beyond this many touched sessions (after a long pause of the settler), queries find
+#: them with a subquery instead of binding them.
+MAX_BOUND_TOUCHED = 20_000
+
+
+def touched_sessions(store: Store, query: Query) -> Touched | None:
+    """The sessions of `query`'s period touched since the last settling run, or None when
+    there are too many to bind."""
+    sql = Sql(store.db)
+    text = (
+        f"SELECT DISTINCT session_key, session_start FROM {sql.table('session_touches')} "
+        f"WHERE site_id = {sql.bind(query.site, 'String')} "
+        f"AND session_start >= {sql.instant(query.start)} "
+        f"AND session_start < {sql.instant(query.end)} AND inserted_at >= "
+        f"(SELECT max(watermark) FROM {sql.table('sessions_settle_runs')}) "
+        f"LIMIT {MAX_BOUND_TOUCHED + 1}"
+    )
+    rows = store.rows(text, sql.params)
+    if len(rows) > MAX_BOUND_TOUCHED:
+        return None
+    return Touched(tuple((key, _utc(start)) for key, start in rows))
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def session_rows(
+    sql: Sql, query: Query, needs: Iterable[str] = (), touched: Touched | None = None
+) -> str:
     """One row per session that starts in the period, has a page view and passes the
     filters; columns `session_key`, `session_start` and those in `needs`.
 
-    Sessions that started before the closed horizon come finished from `sessions_closed`
-    (a plain scan); later ones are merged from the `sessions` rollup's partial rows.
+    Settled sessions come finished from `sessions_settled` (a scan; FINAL keeps a session's
+    latest version); the few touched since the last settling run are merged from the
+    `sessions` rollup's partial rows (`sql/011_sessions_settled.sql`). `touched`, when
+    given, names those (`touched_sessions`); without it the query finds them itself.
     """
     wanted = set(needs) | {"views"}
     unknown = wanted - SESSION_COLUMNS
@@ -137,19 +190,43 @@ def session_rows(sql: Sql, query: Query, needs: Iterable[str] = ()) -> str:
     group = ", ".join(["session_key", "session_start", *constant])
     merged_names = sorted(wanted - _CONSTANT)
     merged = ", ".join(f"{_MERGED[name]} AS {name}" for name in merged_names)
-    days = sql.table("sessions_closed_days")
-    horizon = f"(SELECT toDateTime64(max(day) + 1, 3, 'UTC') FROM {days})"
-    closed_where = [*period, f"session_start < {horizon}", *before_merge, *after_merge]
-    closed = (
-        f"SELECT {group}, {', '.join(merged_names)} FROM {sql.table('sessions_closed')} "
-        f"WHERE {' AND '.join(closed_where)}"
-    )
-    open_ = (
-        f"SELECT {group}, {merged} FROM {sql.table('sessions')} "
-        f"WHERE {' AND '.join([*period, f'session_start >= {horizon}', *before_merge])} "
-        f"GROUP BY {group} HAVING {' AND '.join(after_merge)}"
-    )
-    return f"{closed} UNION ALL {open_}"
+    # Sessions touched since the last settling run are merged from `sessions`, every
+    # other one read settled. Both sides select by the key alone (a key shared by two
+    # sessions of one sid, before and after a pause, sends both to the merge): one
+    # UInt64 set, cheaper than (start, key) pairs.
+    settled_table = sql.table("sessions_settled")
+    open_from = f"SELECT {group}, {merged} FROM {sql.table('sessions')} AS partial"
+    open_tail = f"GROUP BY {group} HAVING {' AND '.join(after_merge)}"
+    if touched is None:
+        watermark = f"(SELECT max(watermark) FROM {sql.table('sessions_settle_runs')})"
+        keys = (
+            f"(SELECT session_key FROM {sql.table('session_touches')} "
+            f"WHERE {' AND '.join(period)} AND inserted_at >= {watermark})"
+        )
+        settled = [[*period, f"session_key NOT IN {keys}"]]
+        open_ = [*period, f"session_key IN {keys}"]
+    elif not (inside := touched.within(query))[0]:
+        settled, open_ = [period], []
+    else:
+        # Sessions that start before the first touched one cannot be open: read those
+        # without the set look-up, and merge only from that start on.
+        bound_keys, first_start = inside
+        start = sql.instant(first_start or query.start)
+        first = f"session_start >= {start}"
+        keys = sql.bind(bound_keys, "Array(UInt64)")
+        settled = [
+            [*period, f"session_start < {start}"],
+            [*period, first, f"session_key NOT IN {keys}"],
+        ]
+        open_ = [*period, first, f"session_key IN {keys}"]
+    parts = [
+        f"SELECT {group}, {', '.join(merged_names)} FROM {settled_table} FINAL "
+        f"WHERE {' AND '.join([*where, *before_merge, *after_merge])}"
+        for where in settled
+    ]
+    if open_:
+        parts.append(f"{open_from} WHERE {' AND '.join([*open_, *before_merge])} {open_tail}")
+    return " UNION ALL ".join(parts)
 
 
 # Session metrics as aggregates over `session_rows` (DESIGN §6), and the session columns
@@ -163,8 +240,7 @@ SESSION_METRICS: dict[str, str] = {
     "engagement_rate": "if(count() = 0, 0, "
     "countIf(engaged_ms >= 10000 OR views >= 2 OR customs > 0) / count())",
     "views_per_session": "if(count() = 0, 0, sum(views) / count())",
-    "avg_session_duration_ms": "if(count() = 0, 0, "
-    "avg(toUnixTimestamp64Milli(last_ts) - toUnixTimestamp64Milli(first_ts)))",
+    "avg_session_duration_ms": "if(count() = 0, 0, avg(duration_ms))",
     "avg_engaged_ms": "if(count() = 0, 0, avg(engaged_ms))",
     "error_rate": "if(sum(views) = 0, 0, sum(error_pages) / sum(views))",
 }
@@ -175,7 +251,7 @@ METRIC_NEEDS: dict[str, tuple[str, ...]] = {
     "bounce_rate": ("views", "engagements"),
     "engagement_rate": ("engaged_ms", "views", "customs"),
     "views_per_session": ("views",),
-    "avg_session_duration_ms": ("first_ts", "last_ts"),
+    "avg_session_duration_ms": ("duration_ms",),
     "avg_engaged_ms": ("engaged_ms",),
     "error_rate": ("views", "error_pages"),
 }

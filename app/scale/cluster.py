@@ -8,7 +8,8 @@
   `non_replicated_deduplication_window` becomes `replicated_deduplication_window`;
 - `<table>`, a `Distributed` table over the `_local` ones with the original name, so
   Beacon's queries and inserts run unchanged against any node. Events are sharded by
-  `cityHash64(site_id, sid)`, keeping a session's events on one shard; the rollups are
+  `cityHash64(site_id, sid)`, keeping a session's events on one shard, and settled
+  sessions by their key, keeping a session's versions on one shard; the rollups are
   written only by materialized views, on each shard, so their sharding key is irrelevant;
 - every materialized view, `ON CLUSTER`, reading and writing the `_local` tables, so each
   shard rolls up the events it holds (readers merge the partial states, as they already
@@ -42,7 +43,9 @@ _REPLICATED = {
     "CollapsingMergeTree",
     "VersionedCollapsingMergeTree",
 }
-SHARDING_KEYS = {"events": "cityHash64(site_id, sid)"}
+# Events: a session's events on one shard. Settled sessions: every version of a session
+# on one shard, where FINAL keeps the latest.
+SHARDING_KEYS = {"events": "cityHash64(site_id, sid)", "sessions_settled": "session_key"}
 
 
 class ClusterDDL(msgspec.Struct):
