@@ -24,6 +24,7 @@ from app.query.params import parse_query
 from app.store.client import Store
 from app.store.closer import closable_until, close_sessions
 from app.store.migrate import apply_migrations
+from app.store.pages_closer import close_pages
 
 __all__ = ["fill_events", "median_ms", "run_query_bench"]
 
@@ -116,9 +117,11 @@ def run_query_bench(args: argparse.Namespace) -> int:
         end = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
         fill_seconds = fill_events(store, args.events, end=end)
         # As a running server does every few minutes: days that can no longer change are
-        # merged once into `sessions_closed` (the last 4 days stay open).
+        # merged once into `sessions_closed` and `pages_closed` (the last 4 days stay open).
         began = time.perf_counter()
-        close_sessions(store, until=closable_until(end, dt.timedelta(hours=72)))
+        until = closable_until(end, dt.timedelta(hours=72))
+        close_sessions(store, until=until)
+        close_pages(store, until=until)
         close_seconds = time.perf_counter() - began
         stored = store.rows(f"SELECT count() FROM {store.table('events')}")[0][0]
         period = {"from": [(end - dt.timedelta(days=30)).isoformat()], "to": [end.isoformat()]}

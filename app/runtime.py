@@ -40,6 +40,7 @@ from app.scale.writer import StreamWorker
 from app.store.client import Store
 from app.store.closer import closable_until, close_sessions
 from app.store.migrate import apply_migrations
+from app.store.pages_closer import close_pages
 from app.store.rows import EVENT_COLUMNS
 from app.store.sites import SiteStore
 
@@ -191,12 +192,15 @@ class Runtime:
                     log.warning("closing finished sessions failed", extra={"error": str(exc)})
 
     def close_finished_sessions(self) -> None:
-        """Copy the days of sessions that can no longer change into `sessions_closed`."""
+        """Copy the days that can no longer change into `sessions_closed` and `pages_closed`."""
         age = dt.timedelta(hours=self.settings.max_event_age_hours)
         until = closable_until(dt.datetime.now(dt.UTC), age)
         closed = close_sessions(self.store, until=until)
         if closed:
             log.info("sessions closed", extra={"first": str(closed[0]), "last": str(closed[-1])})
+        pages = close_pages(self.store, until=until)
+        if pages:
+            log.info("pages closed", extra={"first": str(pages[0]), "last": str(pages[-1])})
 
     async def stop(self) -> None:
         for task in (self._refresher, self._publisher):

@@ -15,6 +15,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import msgspec
+
+from app.query.pages import PAGE_COLUMNS, Range, UtcDays, error_rates, utc_days
 from app.query.params import Query, QueryError
 from app.query.sql import Sql, session_rows
 from app.store.client import Store
@@ -50,14 +53,16 @@ def _summary(
     return {"samples": int(samples), **percentiles, **shares}
 
 
-def _conditions(sql: Sql, query: Query, names: tuple[str, ...]) -> list[str]:
-    """WHERE conditions over raw vital events."""
+def _conditions(
+    sql: Sql, query: Query, names: tuple[str, ...], *, ranges_condition: str
+) -> list[str]:
+    """WHERE conditions over raw vital events: the site, the names, the time ranges and
+    the filters."""
     conditions = [
         f"site_id = {sql.bind(query.site, 'String')}",
         "type = 'vital'",
         f"name IN {sql.bind(list(names), 'Array(String)')}",
-        f"ts >= {sql.instant(query.start)}",
-        f"ts < {sql.instant(query.end)}",
+        f"({ranges_condition})",
     ]
     session_filters = []
     for spec in query.filters:
@@ -86,92 +91,113 @@ def _conditions(sql: Sql, query: Query, names: tuple[str, ...]) -> list[str]:
     return conditions
 
 
-def _whole_utc_days(query: Query) -> tuple[dt.datetime, dt.datetime] | None:
-    """The whole UTC days inside the period, as [first midnight, last midnight)."""
-    start, end = query.start.astimezone(dt.UTC), query.end.astimezone(dt.UTC)
-    first = start.replace(hour=0, minute=0, second=0, microsecond=0)
-    if first < start:
-        first += dt.timedelta(days=1)
-    last = end.replace(hour=0, minute=0, second=0, microsecond=0)
-    return (first, last) if first < last else None
+_LEVELS_SQL = ", ".join(str(level) for level in LEVELS)
+_STATE = f"quantilesTDigestState({_LEVELS_SQL})(value) AS q"
+_NO_STATE = "0 AS q"
+
+
+def _raw_part(
+    sql: Sql,
+    query: Query,
+    names: tuple[str, ...],
+    dims: tuple[str, ...],
+    ranges: tuple[Range, ...],
+    *,
+    states: bool,
+) -> str:
+    """(dim, name, dim_value, n, g, p, q) of raw vital events in `ranges`, one row per
+    dimension value, as the rollup's view makes them (with the filters, if any)."""
+    pairs = ", ".join(
+        f"({sql.bind(dim, 'String')}, toString({_ROLLUP_DIMENSIONS[dim]}))" if dim else "('', '')"
+        for dim in dims
+    )
+    within = " OR ".join(
+        f"(ts >= {sql.instant(start)} AND ts < {sql.instant(end)})" for start, end in ranges
+    )
+    conditions = _conditions(sql, query, names, ranges_condition=within)
+    if len(ranges) > 1:  # edge ranges lie within one UTC day each: let the key skip the rest
+        days = [start.astimezone(dt.UTC).date() for start, _ in ranges]
+        conditions.append(f"toDate(ts) IN {sql.bind(days, 'Array(Date)')}")
+    return (
+        "SELECT pair.1 AS dim, name, pair.2 AS dim_value, count() AS n, "
+        "countIf(rating = 'good') AS g, countIf(rating = 'poor') AS p, "
+        f"{_STATE if states else _NO_STATE} FROM {sql.table('events')} "
+        f"ARRAY JOIN [{pairs}] AS pair WHERE {' AND '.join(conditions)} "
+        "GROUP BY dim, name, dim_value"
+    )
+
+
+def _rollup_part(
+    sql: Sql,
+    query: Query,
+    names: tuple[str, ...],
+    dims: tuple[str, ...],
+    days: Range,
+    *,
+    states: bool,
+) -> str:
+    first, last = days
+    return (
+        "SELECT dim, name, dim_value, samples AS n, good AS g, poor AS p"
+        f", {'quantiles AS q' if states else _NO_STATE} "
+        f"FROM {sql.table('vitals_daily')} WHERE site_id = {sql.bind(query.site, 'String')} "
+        f"AND name IN {sql.bind(list(names), 'Array(String)')} "
+        f"AND dim IN {sql.bind(list(dims), 'Array(String)')} "
+        f"AND day >= toDate({sql.instant(first)}) AND day < toDate({sql.instant(last)})"
+    )
+
+
+def _sources(
+    sql: Sql, query: Query, names: tuple[str, ...], dims: tuple[str, ...], *, states: bool
+) -> str:
+    """Vital rows of the period for `dims` — (dim, name, dim_value, n, g, p, q), q the
+    t-digest state or, without `states`, 0: without filters the `vitals_daily` rollup for
+    the whole UTC days and raw events for the partial days at the edges; with filters raw
+    events only."""
+    cut = UtcDays(None, ((query.start, query.end),)) if query.filters else utc_days(query)
+    parts = [_raw_part(sql, query, names, dims, cut.edges, states=states)] if cut.edges else []
+    if cut.days is not None:
+        parts.append(_rollup_part(sql, query, names, dims, cut.days, states=states))
+    return " UNION ALL ".join(parts)
 
 
 def _aggregate(
-    store: Store,
-    query: Query,
-    names: tuple[str, ...],
-    by: str,
-    *,
-    only: list[str] | None = None,
-    quantiles: bool = True,
+    store: Store, query: Query, names: tuple[str, ...], by: str
 ) -> list[tuple[Any, ...]]:
-    """(name, dimension value, samples, good, poor, quantiles) per vital and value —
-    for the values in `only` when given; without `quantiles`, (dimension value, samples)
-    for the values with the most samples first, which is cheap.
+    """(dim, name, value, samples, good, poor, quantiles) for the whole site (dim ''),
+    every attribution target, and — with `by` — the `query.limit` values of `by` with
+    the most samples, in one query.
 
-    Without filters, the whole UTC days of the period come from the `vitals_daily`
-    rollup and only the partial days at its edges from raw events; their t-digest states
-    are merged, so the answer is the one a raw scan would give at a fraction of its cost.
+    T-digest states of the rollup and of the raw edges merge into the same answer a raw
+    scan would give. Percentiles are computed only for the values shown: merging the
+    states of every page is most of the cost.
     """
     sql = Sql(store.db)
-    levels = ", ".join(str(level) for level in LEVELS)
-    group = f"toString({_ROLLUP_DIMENSIONS[by]})" if by else "''"
-    state = f", quantilesTDigestState({levels})(value) AS q" if quantiles else ""
-    days = None if query.filters else _whole_utc_days(query)
-    subset = sql.bind(only, "Array(String)") if only is not None else ""
-    raw_columns = (
-        f"SELECT name, {group} AS dim_value, count() AS n, countIf(rating = 'good') AS g, "
-        f"countIf(rating = 'poor') AS p{state} FROM {sql.table('events')} "
-    )
-    raw_subset = f" AND {group} IN {subset}" if subset else ""
-    if days is None:
-        parts = [
-            f"{raw_columns} WHERE {' AND '.join(_conditions(sql, query, names))}{raw_subset} "
-            "GROUP BY name, dim_value"
-        ]
-    else:
-        first, last = days
-        site = sql.bind(query.site, "String")
-        wanted = sql.bind(list(names), "Array(String)")
-        merge_state = f", quantilesTDigestMergeState({levels})(quantiles) AS q" if quantiles else ""
-        parts = [
-            f"SELECT name, dim_value, sum(samples) AS n, sum(good) AS g, sum(poor) AS p"
-            f"{merge_state} FROM {sql.table('vitals_daily')} "
-            f"WHERE site_id = {site} AND name IN {wanted} AND dim = {sql.bind(by, 'String')} "
-            f"AND day >= toDate({sql.instant(first)}) AND day < toDate({sql.instant(last)})"
-            f"{f' AND dim_value IN {subset}' if subset else ''} GROUP BY name, dim_value"
-        ]
-        edges = []
-        if query.start < first:
-            edges.append(f"ts >= {sql.instant(query.start)} AND ts < {sql.instant(first)}")
-        if last < query.end:
-            edges.append(f"ts >= {sql.instant(last)} AND ts < {sql.instant(query.end)}")
-        for edge in edges:  # one part per edge: an OR of two ranges would defeat the index
-            parts.append(
-                f"{raw_columns} WHERE site_id = {site} AND type = 'vital' AND name IN {wanted} "
-                f"AND {edge}{raw_subset} GROUP BY name, dim_value"
-            )
-    union = " UNION ALL ".join(parts)
-    if not quantiles:
-        text = (
-            f"SELECT dim_value, sum(n) AS samples FROM ({union}) GROUP BY dim_value "
-            f"ORDER BY samples DESC, dim_value LIMIT {sql.bind(query.limit, 'UInt32')}"
+    dims = ("", "target", by) if by else ("", "target")
+    sources = _sources(sql, query, names, dims, states=True)
+    shown = ""
+    if by:
+        dim = sql.bind(by, "String")
+        top = (
+            f"SELECT dim_value FROM ({_sources(sql, query, names, (by,), states=False)}) "
+            f"GROUP BY dim_value ORDER BY sum(n) DESC, dim_value "
+            f"LIMIT {sql.bind(query.limit, 'UInt32')}"
         )
-        return store.rows(text, sql.params)
+        shown = f"WHERE dim != {dim} OR dim_value IN ({top}) "
     text = (
-        f"SELECT name, dim_value, sum(n) AS samples, sum(g), sum(p), "
-        f"quantilesTDigestMerge({levels})(q) FROM ({union}) "
-        "GROUP BY name, dim_value ORDER BY name, samples DESC, dim_value"
+        "SELECT dim, name, dim_value, sum(n) AS samples, sum(g), sum(p), "
+        f"quantilesTDigestMerge({_LEVELS_SQL})(q) FROM ({sources}) {shown}"
+        "GROUP BY dim, name, dim_value ORDER BY dim, name, samples DESC, dim_value"
     )
     return store.rows(text, sql.params)
 
 
-def _attribution(store: Store, query: Query, names: tuple[str, ...]) -> dict[str, list[Any]]:
+def _attribution(rows: list[tuple[Any, ...]], names: tuple[str, ...]) -> dict[str, list[Any]]:
     """The attribution targets (LCP element, INP target, CLS source) with the most poor
-    samples, then the highest p75."""
+    samples, then the highest p75 (of the 5 targets with the most samples)."""
     worst: dict[str, list[Any]] = {name: [] for name in names}
-    for name, target, samples, good, poor, quantiles in _aggregate(store, query, names, "target"):
-        if target and len(worst[name]) < 5:
+    for dim, name, target, samples, good, poor, quantiles in rows:
+        if dim == "target" and target and len(worst[name]) < 5:
             worst[name].append({"target": target, **_summary(samples, good, poor, quantiles, name)})
     for targets in worst.values():
         targets.sort(key=lambda t: (-t["poor"] * t["samples"], -(t["p75"] or 0), t["target"]))
@@ -179,16 +205,12 @@ def _attribution(store: Store, query: Query, names: tuple[str, ...]) -> dict[str
 
 
 def _page_error_rates(
-    store: Store, query: Query, column: str, values: list[str]
+    store: Store, query: Query, dimension: str, values: list[str]
 ) -> dict[str, float]:
     sql = Sql(store.db)
-    text = (
-        f"SELECT {column}, uniqExactIf(pid, type = 'error') / countIf(type = 'pageview') "
-        f"FROM {sql.table('events')} WHERE site_id = {sql.bind(query.site, 'String')} "
-        f"AND type IN ('pageview', 'error') AND ts >= {sql.instant(query.start)} "
-        f"AND ts < {sql.instant(query.end)} AND {column} IN {sql.bind(values, 'Array(String)')} "
-        f"GROUP BY {column} HAVING countIf(type = 'pageview') > 0"
-    )
+    # The error rate is the page's, whatever the vitals filters.
+    unfiltered = msgspec.structs.replace(query, filters=())
+    text = error_rates(sql, unfiltered, dimension, values)
     return {value: round(float(rate), 6) for value, rate in store.rows(text, sql.params)}
 
 
@@ -232,25 +254,25 @@ def vitals(store: Store, query: Query) -> dict[str, Any]:
         raise QueryError(f"metric: {unknown[0]!r} is not one of {', '.join(VITAL_NAMES)}")
     if query.by and query.by not in BY:
         raise QueryError(f"by: {query.by!r} is not one of {', '.join(BY)}")
+    rows = _aggregate(store, query, names, query.by)
     totals = {name: _summary(0, 0, 0, [], name) for name in names}
-    for name, _, samples, good, poor, quantiles in _aggregate(store, query, names, ""):
-        totals[name] = _summary(samples, good, poor, quantiles, name)
-    result: dict[str, Any] = {"metrics": totals, "attribution": _attribution(store, query, names)}
+    for dim, name, _, samples, good, poor, quantiles in rows:
+        if dim == "":
+            totals[name] = _summary(samples, good, poor, quantiles, name)
+    result: dict[str, Any] = {"metrics": totals, "attribution": _attribution(rows, names)}
     if query.by:
-        # Percentiles only for the values shown: merging every page's states is the cost.
-        top = [value for value, _ in _aggregate(store, query, names, query.by, quantiles=False)]
-        rows: dict[str, dict[str, Any]] = {value: {"value": value} for value in top}
-        for name, value, samples, good, poor, quantiles in _aggregate(
-            store, query, names, query.by, only=top
-        ):
-            rows.setdefault(value, {"value": value})[name] = _summary(
-                samples, good, poor, quantiles, name
-            )
+        by_value: dict[str, dict[str, Any]] = {}
+        for dim, name, value, samples, good, poor, quantiles in rows:
+            if dim == query.by:
+                by_value.setdefault(value, {"value": value})[name] = _summary(
+                    samples, good, poor, quantiles, name
+                )
         ordered = sorted(
-            rows.values(), key=lambda r: -sum(v["samples"] for k, v in r.items() if k != "value")
+            by_value.values(),
+            key=lambda r: (-sum(v["samples"] for k, v in r.items() if k != "value"), r["value"]),
         )[: query.limit]
-        if query.by in ("page", "route"):
-            rates = _page_error_rates(store, query, _ROLLUP_DIMENSIONS[query.by], top)
+        if query.by in PAGE_COLUMNS:
+            rates = _page_error_rates(store, query, query.by, [r["value"] for r in ordered])
             for row in ordered:
                 row["error_rate"] = rates.get(row["value"], 0.0)
         result["by"] = query.by
