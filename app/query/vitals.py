@@ -127,7 +127,19 @@ def _raw_part(
     )
 
 
-def _rollup_part(
+def whole_weeks(days: Range) -> tuple[Range | None, tuple[Range, ...]]:
+    """The Monday-to-Sunday weeks inside whole UTC days [first, last), and the days
+    before and after them."""
+    first, last = days
+    week_start = first + dt.timedelta(days=(7 - first.weekday()) % 7)
+    week_end = last - dt.timedelta(days=last.weekday())
+    if week_start >= week_end:
+        return None, (days,)
+    rest = tuple(r for r in ((first, week_start), (week_end, last)) if r[0] < r[1])
+    return (week_start, week_end), rest
+
+
+def _rollup_parts(
     sql: Sql,
     query: Query,
     names: tuple[str, ...],
@@ -135,16 +147,36 @@ def _rollup_part(
     days: Range,
     *,
     states: bool,
-) -> str:
-    first, last = days
-    return (
+) -> list[str]:
+    """Whole weeks from `vitals_weekly`, the other whole days from `vitals_daily`."""
+    weeks, rest = whole_weeks(days)
+    head = (
         "SELECT dim, name, dim_value, samples AS n, good AS g, poor AS p"
         f", {'quantiles AS q' if states else _NO_STATE} "
-        f"FROM {sql.table('vitals_daily')} WHERE site_id = {sql.bind(query.site, 'String')} "
-        f"AND name IN {sql.bind(list(names), 'Array(String)')} "
-        f"AND dim IN {sql.bind(list(dims), 'Array(String)')} "
-        f"AND day >= toDate({sql.instant(first)}) AND day < toDate({sql.instant(last)})"
     )
+    where = (
+        f"site_id = {sql.bind(query.site, 'String')} "
+        f"AND name IN {sql.bind(list(names), 'Array(String)')} "
+        f"AND dim IN {sql.bind(list(dims), 'Array(String)')}"
+    )
+
+    def within(column: str, ranges: tuple[Range, ...]) -> str:
+        return " OR ".join(
+            f"({column} >= toDate({sql.instant(a)}) AND {column} < toDate({sql.instant(b)}))"
+            for a, b in ranges
+        )
+
+    parts = []
+    if weeks is not None:
+        parts.append(
+            f"{head} FROM {sql.table('vitals_weekly')} WHERE {where} "
+            f"AND ({within('week', (weeks,))})"
+        )
+    if rest:
+        parts.append(
+            f"{head} FROM {sql.table('vitals_daily')} WHERE {where} AND ({within('day', rest)})"
+        )
+    return parts
 
 
 def _sources(
@@ -157,7 +189,7 @@ def _sources(
     cut = UtcDays(None, ((query.start, query.end),)) if query.filters else utc_days(query)
     parts = [_raw_part(sql, query, names, dims, cut.edges, states=states)] if cut.edges else []
     if cut.days is not None:
-        parts.append(_rollup_part(sql, query, names, dims, cut.days, states=states))
+        parts += _rollup_parts(sql, query, names, dims, cut.days, states=states)
     return " UNION ALL ".join(parts)
 
 

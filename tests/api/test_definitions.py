@@ -153,13 +153,18 @@ def test_sessions_list_shows_the_split_and_the_bounces(
     assert by_sid["s3"][0]["errors"] == 2
 
 
-BOUNDS = ["raw-events", "daily-rollup", "rollup-and-raw-edges"]
+BOUNDS = ["raw-events", "daily-rollup", "rollup-and-raw-edges", "weekly-rollup"]
 
 
 def _bounded(start: dt.datetime, end: dt.datetime, bounds: str) -> dict[str, str]:
     """The fixture's period, cut so that the answer comes from raw events only, from a
-    daily rollup alone (whole UTC days), or from both."""
+    daily rollup alone (whole UTC days), from both, or from whole weeks."""
     after_the_last_day = (end.date() + dt.timedelta(days=1)).isoformat()
+    if bounds == "weekly-rollup":  # the fixture's week lies whole inside
+        return {
+            "from": (start.date() - dt.timedelta(days=7)).isoformat(),
+            "to": (end.date() + dt.timedelta(days=8)).isoformat(),
+        }
     if bounds == "daily-rollup":
         return {"from": start.date().isoformat(), "to": after_the_last_day}
     if bounds == "rollup-and-raw-edges":

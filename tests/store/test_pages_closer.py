@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
+
 from app.bench_queries import SITE, fill_events
 from app.query import metrics, vitals
 from app.query.params import parse_query
@@ -61,6 +63,31 @@ def test_rollup_answers_match_raw_events_and_survive_closing(store: Store) -> No
     closed = close_pages(store, until=closable_until(END, dt.timedelta(hours=72)))
     assert len(closed) > 20 and closed == sorted(closed)
     assert _answers(store) == before
+
+
+def test_vitals_from_rollups_match_raw_events(store: Store) -> None:
+    fill_events(store, 60_000, end=END)
+    by_page = parse_query(SITE, {**PERIOD, "by": ["page"]}, allowed=["by"])
+    # Every country of the synthetic traffic: the same vitals, read from raw events.
+    raw = parse_query(
+        SITE, {**PERIOD, "by": ["page"], "country": ["US,GB,DE,FR,IN,BR"]}, allowed=["by"]
+    )
+    assert vitals.whole_weeks(vitals.utc_days(by_page).days or (END, END))[0] is not None
+    rolled, scanned = vitals.vitals(store, by_page), vitals.vitals(store, raw)
+    for name, summary in rolled["metrics"].items():
+        other = scanned["metrics"][name]
+        assert (summary["samples"], summary["good"], summary["poor"]) == (
+            other["samples"],
+            other["good"],
+            other["poor"],
+        )
+        for level in ("p50", "p75", "p90", "p95", "p99"):
+            if summary["samples"]:  # FID has none: no percentiles
+                assert summary[level] == pytest.approx(other[level], rel=0.02)
+    assert [row["value"] for row in rolled["breakdown"]] == [
+        row["value"] for row in scanned["breakdown"]
+    ]
+    assert rolled["breakdown"][0]["LCP"]["samples"] == scanned["breakdown"][0]["LCP"]["samples"]
 
 
 def test_closing_again_or_retrying_a_day_stores_nothing_twice(store: Store) -> None:
