@@ -20,7 +20,7 @@ ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(week)
 ORDER BY (site_id, name, dim, week, dim_value)
 TTL week + INTERVAL {retention_days} DAY
-SETTINGS non_replicated_deduplication_window = 10000;
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 256;
 
 -- Vitals stored before this migration: folded in once, while the rollup is still empty
 -- and before its view exists (migrations run at start-up, before ingest).

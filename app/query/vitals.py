@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from app.query.pages import PAGE_COLUMNS, Range, UtcDays, error_rates, utc_days
+from app.query.pages import PAGE_COLUMNS, Range, error_rates, utc_days
 from app.query.params import Query, QueryError
 from app.query.sql import Sql, session_rows
 from app.store.client import Store
@@ -35,6 +35,8 @@ _ROLLUP_DIMENSIONS = {
     "target": "target",
 }
 BY = ("page", "route", "device", "browser", "country")
+#: Dimensions with few values, rolled up by hour as well (sql/018).
+_HOURLY_DIMENSIONS = frozenset({"", "device", "browser", "country", "target"})
 
 
 def _summary(
@@ -179,15 +181,68 @@ def _rollup_parts(
     return parts
 
 
+def whole_hours(ranges: tuple[Range, ...]) -> tuple[tuple[Range, ...], tuple[Range, ...]]:
+    """The whole UTC hours inside `ranges`, and the minutes around them."""
+    hours: list[Range] = []
+    rest: list[Range] = []
+    for start, end in ranges:
+        first = start.replace(minute=0, second=0, microsecond=0)
+        if first < start:
+            first += dt.timedelta(hours=1)
+        last = end.replace(minute=0, second=0, microsecond=0)
+        if first >= last:
+            rest.append((start, end))
+            continue
+        hours.append((first, last))
+        rest += [r for r in ((start, first), (last, end)) if r[0] < r[1]]
+    return tuple(hours), tuple(rest)
+
+
+def _hourly_part(
+    sql: Sql,
+    query: Query,
+    names: tuple[str, ...],
+    dims: tuple[str, ...],
+    hours: tuple[Range, ...],
+    *,
+    states: bool,
+) -> str:
+    within = " OR ".join(
+        f"(hour >= {sql.instant(a)} AND hour < {sql.instant(b)})" for a, b in hours
+    )
+    return (
+        "SELECT dim, name, dim_value, samples AS n, good AS g, poor AS p"
+        f", {'quantiles AS q' if states else _NO_STATE} FROM {sql.table('vitals_hourly')} "
+        f"WHERE site_id = {sql.bind(query.site, 'String')} "
+        f"AND name IN {sql.bind(list(names), 'Array(String)')} "
+        f"AND dim IN {sql.bind(list(dims), 'Array(String)')} AND ({within})"
+    )
+
+
 def _sources(
     sql: Sql, query: Query, names: tuple[str, ...], dims: tuple[str, ...], *, states: bool
 ) -> str:
     """Vital rows of the period for `dims` — (dim, name, dim_value, n, g, p, q), q the
-    t-digest state or, without `states`, 0: without filters the `vitals_daily` rollup for
-    the whole UTC days and raw events for the partial days at the edges; with filters raw
-    events only."""
-    cut = UtcDays(None, ((query.start, query.end),)) if query.filters else utc_days(query)
-    parts = [_raw_part(sql, query, names, dims, cut.edges, states=states)] if cut.edges else []
+    t-digest state or, without `states`, 0.
+
+    Without filters: whole weeks from `vitals_weekly`, other whole UTC days from
+    `vitals_daily`, and the partial days at the edges from `vitals_hourly` (whole hours,
+    dimensions with few values) and raw events (the rest). With filters: raw events.
+    """
+    if query.filters:
+        return _raw_part(sql, query, names, dims, ((query.start, query.end),), states=states)
+    cut = utc_days(query)
+    parts = []
+    if cut.edges:
+        hourly = tuple(d for d in dims if d in _HOURLY_DIMENSIONS)
+        raw = tuple(d for d in dims if d not in _HOURLY_DIMENSIONS)
+        hours, minutes = whole_hours(cut.edges)
+        if raw:
+            parts.append(_raw_part(sql, query, names, raw, cut.edges, states=states))
+        if hourly and hours:
+            parts.append(_hourly_part(sql, query, names, hourly, hours, states=states))
+        if hourly and minutes:
+            parts.append(_raw_part(sql, query, names, hourly, minutes, states=states))
     if cut.days is not None:
         parts += _rollup_parts(sql, query, names, dims, cut.days, states=states)
     return " UNION ALL ".join(parts)

@@ -153,13 +153,18 @@ def test_sessions_list_shows_the_split_and_the_bounces(
     assert by_sid["s3"][0]["errors"] == 2
 
 
-BOUNDS = ["raw-events", "daily-rollup", "rollup-and-raw-edges", "weekly-rollup"]
+BOUNDS = ["raw-events", "daily-rollup", "rollup-and-raw-edges", "weekly-rollup", "hourly-edge"]
 
 
 def _bounded(start: dt.datetime, end: dt.datetime, bounds: str) -> dict[str, str]:
     """The fixture's period, cut so that the answer comes from raw events only, from a
-    daily rollup alone (whole UTC days), from both, or from whole weeks."""
+    daily rollup alone (whole UTC days), from both, from whole weeks, or from a day's
+    rollup and an edge of whole hours."""
     after_the_last_day = (end.date() + dt.timedelta(days=1)).isoformat()
+    if bounds == "hourly-edge":  # the day before, then whole hours up to after the end
+        day_before = dt.datetime.combine(start.date(), dt.time(), dt.UTC) - dt.timedelta(1)
+        hour_after = end.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+        return {"from": day_before.isoformat(), "to": hour_after.isoformat()}
     if bounds == "weekly-rollup":  # the fixture's week lies whole inside
         return {
             "from": (start.date() - dt.timedelta(days=7)).isoformat(),
