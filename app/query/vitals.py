@@ -2,12 +2,15 @@
 
 Percentiles are ClickHouse t-digests (`quantilesTDigest`), raw and rolled up alike: on a
 handful of values a percentile is the nearest-rank value (p75 of 1, 2, 3, 4 is 3), on
-millions it is within a fraction of a percent of the exact one, and its states merge
-cheaply. Ratings use the web-vitals thresholds (DESIGN §6), stored at ingest.
-Vitals count by the time they were measured (`ts` in the period).
+millions it is within a fraction of a percent of the exact one, and its states merge.
+Ratings use the web-vitals thresholds (DESIGN §6), stored at ingest; their shares are
+exact counts. Vitals count by the time they were measured (`ts` in the period).
 
-Without filters, reads the whole UTC days of the period from the `vitals_daily` rollup
-and only the partial days at its edges from raw events; with filters, raw vital events.
+Without filters, a period is read from the rollups (sql/005, 017, 018) — whole weeks by
+week; other whole UTC days and the whole hours of the edge days by hour for the
+dimensions with few values, by day and raw for pages and routes; the minutes left from
+raw events — in one query with the totals, the attribution targets and the breakdown
+(percentiles only for the values shown). With filters, raw vital events.
 """
 
 from __future__ import annotations
@@ -141,44 +144,32 @@ def whole_weeks(days: Range) -> tuple[Range | None, tuple[Range, ...]]:
     return (week_start, week_end), rest
 
 
-def _rollup_parts(
+def _rollup_part(
     sql: Sql,
     query: Query,
     names: tuple[str, ...],
     dims: tuple[str, ...],
-    days: Range,
+    table: str,
+    ranges: tuple[Range, ...],
     *,
     states: bool,
-) -> list[str]:
-    """Whole weeks from `vitals_weekly`, the other whole days from `vitals_daily`."""
-    weeks, rest = whole_weeks(days)
-    head = (
+) -> str:
+    """Rows of one vitals rollup (`vitals_weekly`, `vitals_daily` or `vitals_hourly`)
+    whose time key lies in `ranges`."""
+    key = {"vitals_weekly": "week", "vitals_daily": "day", "vitals_hourly": "hour"}[table]
+
+    def bound(moment: dt.datetime) -> str:
+        value = sql.instant(moment)
+        return value if key == "hour" else f"toDate({value})"
+
+    within = " OR ".join(f"({key} >= {bound(a)} AND {key} < {bound(b)})" for a, b in ranges)
+    return (
         "SELECT dim, name, dim_value, samples AS n, good AS g, poor AS p"
-        f", {'quantiles AS q' if states else _NO_STATE} "
-    )
-    where = (
-        f"site_id = {sql.bind(query.site, 'String')} "
+        f", {'quantiles AS q' if states else _NO_STATE} FROM {sql.table(table)} "
+        f"WHERE site_id = {sql.bind(query.site, 'String')} "
         f"AND name IN {sql.bind(list(names), 'Array(String)')} "
-        f"AND dim IN {sql.bind(list(dims), 'Array(String)')}"
+        f"AND dim IN {sql.bind(list(dims), 'Array(String)')} AND ({within})"
     )
-
-    def within(column: str, ranges: tuple[Range, ...]) -> str:
-        return " OR ".join(
-            f"({column} >= toDate({sql.instant(a)}) AND {column} < toDate({sql.instant(b)}))"
-            for a, b in ranges
-        )
-
-    parts = []
-    if weeks is not None:
-        parts.append(
-            f"{head} FROM {sql.table('vitals_weekly')} WHERE {where} "
-            f"AND ({within('week', (weeks,))})"
-        )
-    if rest:
-        parts.append(
-            f"{head} FROM {sql.table('vitals_daily')} WHERE {where} AND ({within('day', rest)})"
-        )
-    return parts
 
 
 def whole_hours(ranges: tuple[Range, ...]) -> tuple[tuple[Range, ...], tuple[Range, ...]]:
@@ -198,53 +189,44 @@ def whole_hours(ranges: tuple[Range, ...]) -> tuple[tuple[Range, ...], tuple[Ran
     return tuple(hours), tuple(rest)
 
 
-def _hourly_part(
+def _sources(
     sql: Sql,
     query: Query,
     names: tuple[str, ...],
     dims: tuple[str, ...],
-    hours: tuple[Range, ...],
     *,
     states: bool,
-) -> str:
-    within = " OR ".join(
-        f"(hour >= {sql.instant(a)} AND hour < {sql.instant(b)})" for a, b in hours
-    )
-    return (
-        "SELECT dim, name, dim_value, samples AS n, good AS g, poor AS p"
-        f", {'quantiles AS q' if states else _NO_STATE} FROM {sql.table('vitals_hourly')} "
-        f"WHERE site_id = {sql.bind(query.site, 'String')} "
-        f"AND name IN {sql.bind(list(names), 'Array(String)')} "
-        f"AND dim IN {sql.bind(list(dims), 'Array(String)')} AND ({within})"
-    )
-
-
-def _sources(
-    sql: Sql, query: Query, names: tuple[str, ...], dims: tuple[str, ...], *, states: bool
 ) -> str:
     """Vital rows of the period for `dims` — (dim, name, dim_value, n, g, p, q), q the
     t-digest state or, without `states`, 0.
 
-    Without filters: whole weeks from `vitals_weekly`, other whole UTC days from
-    `vitals_daily`, and the partial days at the edges from `vitals_hourly` (whole hours,
-    dimensions with few values) and raw events (the rest). With filters: raw events.
+    Without filters: whole weeks from `vitals_weekly`; the other whole UTC days, and the
+    whole hours of the partial days at the edges, from `vitals_hourly` for the dimensions
+    it has (few values each) and from `vitals_daily` and raw events for pages and routes;
+    the minutes around the hours from raw events. With filters: raw events.
     """
     if query.filters:
         return _raw_part(sql, query, names, dims, ((query.start, query.end),), states=states)
     cut = utc_days(query)
+    weeks, days = whole_weeks(cut.days) if cut.days else (None, ())
+    hours, minutes = whole_hours(cut.edges)
+    hourly = tuple(d for d in dims if d in _HOURLY_DIMENSIONS)
+    other = tuple(d for d in dims if d not in _HOURLY_DIMENSIONS)
     parts = []
-    if cut.edges:
-        hourly = tuple(d for d in dims if d in _HOURLY_DIMENSIONS)
-        raw = tuple(d for d in dims if d not in _HOURLY_DIMENSIONS)
-        hours, minutes = whole_hours(cut.edges)
-        if raw:
-            parts.append(_raw_part(sql, query, names, raw, cut.edges, states=states))
-        if hourly and hours:
-            parts.append(_hourly_part(sql, query, names, hourly, hours, states=states))
-        if hourly and minutes:
-            parts.append(_raw_part(sql, query, names, hourly, minutes, states=states))
-    if cut.days is not None:
-        parts += _rollup_parts(sql, query, names, dims, cut.days, states=states)
+    if weeks:
+        parts.append(
+            _rollup_part(sql, query, names, dims, "vitals_weekly", (weeks,), states=states)
+        )
+    if hourly and days + hours:
+        parts.append(
+            _rollup_part(sql, query, names, hourly, "vitals_hourly", days + hours, states=states)
+        )
+    if hourly and minutes:
+        parts.append(_raw_part(sql, query, names, hourly, minutes, states=states))
+    if other and days:
+        parts.append(_rollup_part(sql, query, names, other, "vitals_daily", days, states=states))
+    if other and cut.edges:
+        parts.append(_raw_part(sql, query, names, other, cut.edges, states=states))
     return " UNION ALL ".join(parts)
 
 
@@ -261,16 +243,15 @@ def _aggregate(
     """
     sql = Sql(store.db)
     dims = ("", "target", by) if by else ("", "target")
-    sources = _sources(sql, query, names, dims, states=True)
     shown = ""
     if by:
-        dim = sql.bind(by, "String")
         top = (
             f"SELECT dim_value FROM ({_sources(sql, query, names, (by,), states=False)}) "
             f"GROUP BY dim_value ORDER BY sum(n) DESC, dim_value "
             f"LIMIT {sql.bind(query.limit, 'UInt32')}"
         )
-        shown = f"WHERE dim != {dim} OR dim_value IN ({top}) "
+        shown = f"WHERE dim != {sql.bind(by, 'String')} OR dim_value IN ({top}) "
+    sources = _sources(sql, query, names, dims, states=True)
     text = (
         "SELECT dim, name, dim_value, sum(n) AS samples, sum(g), sum(p), "
         f"quantilesTDigestMerge({_LEVELS_SQL})(q) FROM ({sources}) {shown}"
