@@ -1,10 +1,11 @@
 """Per-page numbers: page views, visitors, sessions and errored page views by page or route.
 
-Without filters, the whole UTC days of the period come from the `pages_daily` rollup
-(sql/015) and only the partial days at its edges from raw page-view and error events;
-with filters, raw events of the filtered sessions. Either way the distinct counts are per
-UTC day and added up (a visitor or session is counted once per day it viewed the page;
-visitor ids rotate daily, see sql/015), so the rollup and the raw path agree.
+Without filters, the whole UTC days of the period come from the rollups — `pages_closed`
+(plain counts) for the days closed by `app/store/pages_closer.py`, `pages_daily`
+(uniqExact states, sql/015) after them — and only the partial days at its edges from raw
+page-view and error events; with filters, raw events of the filtered sessions. Either way
+the distinct counts are per UTC day and added up (a visitor or session is counted once
+per day it viewed the page; visitor ids rotate daily, see sql/015), so every path agrees.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class UtcDays(msgspec.Struct, frozen=True):
 
 
 def utc_days(query: Query) -> UtcDays:
+    """The whole UTC days of the period and its partial edge days."""
     start, end = query.start.astimezone(dt.UTC), query.end.astimezone(dt.UTC)
     first = start.replace(hour=0, minute=0, second=0, microsecond=0)
     if first < start:
