@@ -10,16 +10,21 @@ Without filters, a period is read from the rollups (sql/005, 017, 018) — whole
 week; other whole UTC days and the whole hours of the edge days by hour for the
 dimensions with few values, by day and raw for pages and routes; the minutes left from
 raw events — in one query with the totals, the attribution targets and the breakdown
-(percentiles only for the values shown). With filters, raw vital events.
+(percentiles only for the values shown). Its days before today (or before its last day)
+are merged once per process and kept (`app/query/vitals_cache.py`): closed days never
+change, and later ones are kept as long as their sample counts do not. With filters, raw
+vital events.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import msgspec
 
+from app.query import vitals_cache
 from app.query.pages import PAGE_COLUMNS, Range, error_rates, utc_days
 from app.query.params import Query, QueryError
 from app.query.sql import Sql, session_rows
@@ -230,6 +235,64 @@ def _sources(
     return " UNION ALL ".join(parts)
 
 
+def _cached_rows(table: str, *, states: bool) -> str:
+    return (
+        "SELECT dim, name, dim_value, samples AS n, good AS g, poor AS p, "
+        f"{'quantiles AS q' if states else _NO_STATE} FROM {table}"
+    )
+
+
+def _fill(
+    db: str, query: Query, names: tuple[str, ...], dims: tuple[str, ...]
+) -> Callable[[str], tuple[str, dict[str, Any]]]:
+    """The `INSERT … SELECT` of the closed part `query`, merged once per value of `dims`."""
+
+    def insert(table: str) -> tuple[str, dict[str, Any]]:
+        sql = Sql(db)
+        sources = _sources(sql, query, names, dims, states=True)
+        text = (
+            f"INSERT INTO {table} SELECT dim, name, dim_value, sum(n), sum(g), sum(p), "
+            f"quantilesTDigestMergeState({_LEVELS_SQL})(q) FROM ({sources}) "
+            "GROUP BY dim, name, dim_value"
+        )
+        return text, sql.params
+
+    return insert
+
+
+def _midnight(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _segments(
+    query: Query, known: vitals_cache.Settled, now: dt.datetime
+) -> tuple[list[tuple[Query, Hashable]], Query | None]:
+    """The cacheable parts of the period, each with its cache key — the closed days
+    (before the horizon), then the days after it up to today or the period's last day,
+    keyed also by each day's samples — and the rest of the period, read anew (None when
+    there is none)."""
+    start, end = query.start.astimezone(dt.UTC), query.end.astimezone(dt.UTC)
+    horizon = dt.datetime.combine(known.horizon, dt.time(), dt.UTC)
+    settled_from = max(start, horizon)
+    live_from = max(settled_from, min(end, _midnight(now), _midnight(end)))
+    base = (known.recorded, query.site, query.metrics, query.by)
+    segments: list[tuple[Query, Hashable]] = []
+    if start < horizon:
+        closed_end = min(end, horizon)
+        segments.append(
+            (msgspec.structs.replace(query, end=closed_end), (*base, start, closed_end))
+        )
+    if settled_from < live_from:
+        days = (live_from - _midnight(settled_from)).days + 1
+        first = settled_from.date()
+        samples = tuple(known.samples.get(first + dt.timedelta(d), 0) for d in range(days))
+        part = msgspec.structs.replace(query, start=settled_from, end=live_from)
+        segments.append((part, (*base, settled_from, live_from, samples)))
+    live_start = max(start, live_from)
+    live = msgspec.structs.replace(query, start=live_start) if live_start < end else None
+    return segments, live
+
+
 def _aggregate(
     store: Store, query: Query, names: tuple[str, ...], by: str
 ) -> list[tuple[Any, ...]]:
@@ -239,22 +302,55 @@ def _aggregate(
 
     T-digest states of the rollup and of the raw edges merge into the same answer a raw
     scan would give. Percentiles are computed only for the values shown: merging the
-    states of every page is most of the cost.
+    states of every page is most of the cost. Without filters, the days that cannot
+    change (closed ones, and later whole days whose samples are as when they were read)
+    are merged once per process and kept (`vitals_cache`); only today is read anew.
     """
-    sql = Sql(store.db)
     dims = ("", "target", by) if by else ("", "target")
+    shown = (by, query.limit)
+    known = None if query.filters else vitals_cache.settled(store, query.site)
+    if known is None:
+        return _merge(store, query, names, shown, dims, [])
+    segments, live = _segments(query, known, dt.datetime.now(dt.UTC))
+    with vitals_cache.cache_lock:
+        tables = [
+            vitals_cache.cached_table(store, (key, names), _fill(store.db, part, names, dims))
+            for part, key in segments
+        ]
+        return _merge(store, live, names, shown, dims, tables)
+
+
+def _merge(
+    store: Store,
+    query: Query | None,
+    names: tuple[str, ...],
+    shown_values: tuple[str, int],
+    dims: tuple[str, ...],
+    cached: list[str],
+) -> list[tuple[Any, ...]]:
+    """`_aggregate` over the rows of the `cached` tables and the sources of `query`
+    (None: nothing after the cached parts); `shown_values` is `by` and the limit."""
+    sql = Sql(store.db)
+    by, limit = shown_values
+
+    def sources(dims: tuple[str, ...], *, states: bool) -> str:
+        parts = [_cached_rows(table, states=states) for table in cached]
+        if query is not None:
+            parts.append(_sources(sql, query, names, dims, states=states))
+        return " UNION ALL ".join(parts)
+
     shown = ""
     if by:
         top = (
-            f"SELECT dim_value FROM ({_sources(sql, query, names, (by,), states=False)}) "
+            f"SELECT dim_value FROM ({sources((by,), states=False)}) "
+            f"WHERE dim = {sql.bind(by, 'String')} "
             f"GROUP BY dim_value ORDER BY sum(n) DESC, dim_value "
-            f"LIMIT {sql.bind(query.limit, 'UInt32')}"
+            f"LIMIT {sql.bind(limit, 'UInt32')}"
         )
         shown = f"WHERE dim != {sql.bind(by, 'String')} OR dim_value IN ({top}) "
-    sources = _sources(sql, query, names, dims, states=True)
     text = (
         "SELECT dim, name, dim_value, sum(n) AS samples, sum(g), sum(p), "
-        f"quantilesTDigestMerge({_LEVELS_SQL})(q) FROM ({sources}) {shown}"
+        f"quantilesTDigestMerge({_LEVELS_SQL})(q) FROM ({sources(dims, states=True)}) {shown}"
         "GROUP BY dim, name, dim_value ORDER BY dim, name, samples DESC, dim_value"
     )
     return store.rows(text, sql.params)

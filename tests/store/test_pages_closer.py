@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from app.bench_queries import SITE, fill_events
-from app.query import metrics, vitals
+from app.query import metrics, vitals, vitals_cache
 from app.query.params import parse_query
 from app.store.client import Store
 from app.store.closer import closable_until
@@ -105,3 +105,43 @@ def test_closing_again_or_retrying_a_day_stores_nothing_twice(store: Store) -> N
     )
     assert close_pages(store, until=until) == [last]
     assert store.rows(count)[0][0] == rows
+
+
+def test_vitals_cache_answers_as_uncached_and_counts_a_late_sample(store: Store) -> None:
+    fill_events(store, 60_000, end=END)
+    by_page = parse_query(SITE, {**PERIOD, "by": ["page"]}, allowed=["by"])
+    uncached = vitals.vitals(store, by_page)  # no closed day yet: nothing is cached
+    close_pages(store, until=closable_until(END, dt.timedelta(hours=72)))
+    vitals_cache.clear_cache()
+    cold = vitals.vitals(store, by_page)
+    assert cold == uncached and vitals.vitals(store, by_page) == cold
+    assert 0 < vitals_cache.cached_entries() <= vitals_cache.CACHED_PERIODS
+
+    # A late sample of an open day that the cache holds (two days before the end; the
+    # horizon is four): the next answer counts it.
+    late = END - dt.timedelta(days=2)
+    store.command(
+        f"INSERT INTO {store.table('events')} (site_id, ts, received_at, type, sid, path, "
+        "route, name, value, rating) VALUES ({site:String}, {ts:DateTime64(3, 'UTC')}, "
+        "{ts:DateTime64(3, 'UTC')}, 'vital', 'late', '/p/0', '/p/0', 'LCP', 9000, 'poor')",
+        {"site": SITE, "ts": late.replace(tzinfo=None)},
+    )
+    after = vitals.vitals(store, by_page)
+    lcp, before_lcp = after["metrics"]["LCP"], cold["metrics"]["LCP"]
+    assert (lcp["samples"], lcp["poor"] * lcp["samples"]) == pytest.approx(
+        (before_lcp["samples"] + 1, before_lcp["poor"] * before_lcp["samples"] + 1)
+    )
+    page = next(row for row in after["breakdown"] if row["value"] == "/p/0")
+    first = next(row for row in cold["breakdown"] if row["value"] == "/p/0")
+    assert page["LCP"]["samples"] == first["LCP"]["samples"] + 1
+
+
+def test_vitals_cache_is_bounded(store: Store) -> None:
+    fill_events(store, 12_000, end=END)
+    close_pages(store, until=closable_until(END, dt.timedelta(hours=72)))
+    vitals_cache.clear_cache()
+    for hours in range(vitals_cache.CACHED_PERIODS + 3):
+        start = END - dt.timedelta(days=20, hours=hours)
+        period = {"from": [start.isoformat()], "to": [END.isoformat()]}
+        assert vitals.vitals(store, parse_query(SITE, period))["metrics"]["LCP"]["samples"]
+    assert vitals_cache.cached_entries() == vitals_cache.CACHED_PERIODS
