@@ -17,7 +17,7 @@ import msgspec
 from app.query.params import Query
 from app.query.sql import Sql, session_rows
 
-__all__ = ["PAGE_COLUMNS", "UtcDays", "error_rates", "page_rows", "utc_days"]
+__all__ = ["PAGE_COLUMNS", "UtcDays", "error_counts", "page_rows", "utc_days"]
 
 #: The page dimensions and their column in `events` and `pages_daily`.
 PAGE_COLUMNS = {"page": "path", "route": "route"}
@@ -133,11 +133,13 @@ def page_rows(sql: Sql, query: Query, dimension: str) -> str:
     )
 
 
-def error_rates(sql: Sql, query: Query, dimension: str, values: list[str]) -> str:
-    """SELECT of `value, error_rate` for the given pages (routes) that have page views.
-    Visitors and sessions are left out, and with them the merge of their states."""
+def error_counts(sql: Sql, query: Query, dimension: str, values: list[str] | None) -> str:
+    """SELECT of `value, pageviews, errored page views` for the given pages (routes; None:
+    all) that have page views. Visitors and sessions are left out, and with them the
+    merge of their states; the error rate is the second count over the first."""
+    only = f"WHERE value IN {sql.bind(values, 'Array(String)')} " if values is not None else ""
     return (
-        "SELECT value, sum(e) / sum(pv) AS error_rate "
+        "SELECT value, sum(pv), sum(e) "
         f"FROM ({_sources(sql, query, PAGE_COLUMNS[dimension], distinct=False)}) "
-        f"WHERE value IN {sql.bind(values, 'Array(String)')} GROUP BY value HAVING sum(pv) > 0"
+        f"{only}GROUP BY value HAVING sum(pv) > 0"
     )

@@ -10,10 +10,10 @@ Without filters, a period is read from the rollups (sql/005, 017, 018) — whole
 week; other whole UTC days and the whole hours of the edge days by hour for the
 dimensions with few values, by day and raw for pages and routes; the minutes left from
 raw events — in one query with the totals, the attribution targets and the breakdown
-(percentiles only for the values shown). Its days before today (or before its last day)
-are merged once per process and kept (`app/query/vitals_cache.py`): closed days never
-change, and later ones are kept as long as their sample counts do not. With filters, raw
-vital events.
+(percentiles only for the values shown). Its part before the current hour is merged
+once per process and kept (`app/query/vitals_cache.py`): closed days never change, and
+later hours are kept as long as their sample counts do not. With filters, raw vital
+events.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 
 from app.query import vitals_cache
-from app.query.pages import PAGE_COLUMNS, Range, error_rates, utc_days
+from app.query.pages import PAGE_COLUMNS, Range, error_counts, utc_days
 from app.query.params import Query, QueryError
 from app.query.sql import Sql, session_rows
 from app.store.client import Store
@@ -243,16 +243,18 @@ def _cached_rows(table: str, *, states: bool) -> str:
 
 
 def _fill(
-    db: str, query: Query, names: tuple[str, ...], dims: tuple[str, ...]
+    db: str, query: Query, names: tuple[str, ...], dims: tuple[str, ...], prior: str | None
 ) -> Callable[[str], tuple[str, dict[str, Any]]]:
-    """The `INSERT … SELECT` of the closed part `query`, merged once per value of `dims`."""
+    """The `INSERT … SELECT` of the part `query` and the rows of the `prior` cached table
+    (the part before it, if any), merged once per value of `dims`."""
 
     def insert(table: str) -> tuple[str, dict[str, Any]]:
         sql = Sql(db)
-        sources = _sources(sql, query, names, dims, states=True)
+        parts = [_cached_rows(prior, states=True)] if prior else []
+        parts.append(_sources(sql, query, names, dims, states=True))
         text = (
             f"INSERT INTO {table} SELECT dim, name, dim_value, sum(n), sum(g), sum(p), "
-            f"quantilesTDigestMergeState({_LEVELS_SQL})(q) FROM ({sources}) "
+            f"quantilesTDigestMergeState({_LEVELS_SQL})(q) FROM ({' UNION ALL '.join(parts)}) "
             "GROUP BY dim, name, dim_value"
         )
         return text, sql.params
@@ -260,41 +262,43 @@ def _fill(
     return insert
 
 
-def _midnight(moment: dt.datetime) -> dt.datetime:
-    return moment.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+def _hour(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def _segments(
     query: Query, known: vitals_cache.Settled, now: dt.datetime
 ) -> tuple[list[tuple[Query, Hashable]], Query | None]:
     """The cacheable parts of the period, each with its cache key — the closed days
-    (before the horizon), then the days after it up to today or the period's last day,
-    keyed also by each day's samples — and the rest of the period, read anew (None when
-    there is none)."""
+    (before the horizon), then the hours after it up to the current one (or the
+    period's end), keyed also by each hour's samples and cached with the closed days —
+    and the rest of the period, read anew (None when there is none)."""
     start, end = query.start.astimezone(dt.UTC), query.end.astimezone(dt.UTC)
     horizon = dt.datetime.combine(known.horizon, dt.time(), dt.UTC)
     settled_from = max(start, horizon)
-    live_from = max(settled_from, min(end, _midnight(now), _midnight(end)))
-    base = (known.recorded, query.site, query.metrics, query.by)
+    live_from = max(settled_from, min(end, _hour(now)))
+    key: tuple[Any, ...] = (known.recorded, query.site, query.metrics, query.by)
     segments: list[tuple[Query, Hashable]] = []
     if start < horizon:
         closed_end = min(end, horizon)
-        segments.append(
-            (msgspec.structs.replace(query, end=closed_end), (*base, start, closed_end))
-        )
+        key = (*key, start, closed_end)
+        segments.append((msgspec.structs.replace(query, end=closed_end), key))
     if settled_from < live_from:
-        days = (live_from - _midnight(settled_from)).days + 1
-        first = settled_from.date()
-        samples = tuple(known.samples.get(first + dt.timedelta(d), 0) for d in range(days))
+        first, last = _hour(settled_from).timestamp(), live_from.timestamp()
+        samples = tuple((h, n) for h, n in known.samples if first <= h < last)
         part = msgspec.structs.replace(query, start=settled_from, end=live_from)
-        segments.append((part, (*base, settled_from, live_from, samples)))
+        segments.append((part, (*key, settled_from, live_from, samples)))
     live_start = max(start, live_from)
     live = msgspec.structs.replace(query, start=live_start) if live_start < end else None
     return segments, live
 
 
 def _aggregate(
-    store: Store, query: Query, names: tuple[str, ...], by: str
+    store: Store,
+    query: Query,
+    names: tuple[str, ...],
+    by: str,
+    known: vitals_cache.Settled | None,
 ) -> list[tuple[Any, ...]]:
     """(dim, name, value, samples, good, poor, quantiles) for the whole site (dim ''),
     every attribution target, and — with `by` — the `query.limit` values of `by` with
@@ -302,22 +306,21 @@ def _aggregate(
 
     T-digest states of the rollup and of the raw edges merge into the same answer a raw
     scan would give. Percentiles are computed only for the values shown: merging the
-    states of every page is most of the cost. Without filters, the days that cannot
-    change (closed ones, and later whole days whose samples are as when they were read)
-    are merged once per process and kept (`vitals_cache`); only today is read anew.
+    states of every page is most of the cost. Without filters, the part that cannot
+    change (closed days, and later hours whose samples are as when they were read) is
+    merged once per process and kept (`vitals_cache`); only the current hour is read anew.
     """
     dims = ("", "target", by) if by else ("", "target")
     shown = (by, query.limit)
-    known = None if query.filters else vitals_cache.settled(store, query.site)
-    if known is None:
-        return _merge(store, query, names, shown, dims, [])
+    if known is None or query.filters:
+        return _merge(store, query, names, shown, dims, None)
     segments, live = _segments(query, known, dt.datetime.now(dt.UTC))
     with vitals_cache.cache_lock:
-        tables = [
-            vitals_cache.cached_table(store, (key, names), _fill(store.db, part, names, dims))
-            for part, key in segments
-        ]
-        return _merge(store, live, names, shown, dims, tables)
+        table = None  # each cached part holds the ones before it: the last has them all
+        for part, key in segments:
+            fill = _fill(store.db, part, names, dims, table)
+            table = vitals_cache.cached_table(store, (key, names), fill)
+        return _merge(store, live, names, shown, dims, table)
 
 
 def _merge(
@@ -326,15 +329,15 @@ def _merge(
     names: tuple[str, ...],
     shown_values: tuple[str, int],
     dims: tuple[str, ...],
-    cached: list[str],
+    cached: str | None,
 ) -> list[tuple[Any, ...]]:
-    """`_aggregate` over the rows of the `cached` tables and the sources of `query`
-    (None: nothing after the cached parts); `shown_values` is `by` and the limit."""
+    """`_aggregate` over the rows of the `cached` table (if any) and the sources of
+    `query` (None: nothing after the cached part); `shown_values` is `by` and the limit."""
     sql = Sql(store.db)
     by, limit = shown_values
 
     def sources(dims: tuple[str, ...], *, states: bool) -> str:
-        parts = [_cached_rows(table, states=states) for table in cached]
+        parts = [_cached_rows(cached, states=states)] if cached else []
         if query is not None:
             parts.append(_sources(sql, query, names, dims, states=states))
         return " UNION ALL ".join(parts)
@@ -368,14 +371,47 @@ def _attribution(rows: list[tuple[Any, ...]], names: tuple[str, ...]) -> dict[st
     return worst
 
 
-def _page_error_rates(
-    store: Store, query: Query, dimension: str, values: list[str]
-) -> dict[str, float]:
+def _error_counts(
+    store: Store, query: Query, dimension: str, values: list[str] | None
+) -> dict[str, tuple[int, int]]:
     sql = Sql(store.db)
+    text = error_counts(sql, query, dimension, values)
+    return {
+        value: (int(views), int(errors)) for value, views, errors in store.rows(text, sql.params)
+    }
+
+
+def _page_error_rates(
+    store: Store,
+    query: Query,
+    dimension: str,
+    values: list[str],
+    known: vitals_cache.Settled | None,
+) -> dict[str, float]:
+    """Errored page views over page views of each page (route), the closed days' counts
+    of every page kept per process (they never change)."""
     # The error rate is the page's, whatever the vitals filters.
-    unfiltered = msgspec.structs.replace(query, filters=())
-    text = error_rates(sql, unfiltered, dimension, values)
-    return {value: round(float(rate), 6) for value, rate in store.rows(text, sql.params)}
+    rest: Query | None = msgspec.structs.replace(query, filters=())
+    parts: list[dict[str, tuple[int, int]]] = []
+    horizon = dt.datetime.combine(known.horizon, dt.time(), dt.UTC) if known else query.start
+    if known is not None and query.start < horizon:
+        closed_end = min(query.end, horizon)
+        closed = msgspec.structs.replace(query, filters=(), end=closed_end)
+        key = (known.recorded, query.site, dimension, query.start.astimezone(dt.UTC), closed_end)
+        parts.append(
+            vitals_cache.cached_counts(key, lambda: _error_counts(store, closed, dimension, None))
+        )
+        rest = msgspec.structs.replace(closed, start=closed_end, end=query.end)
+        rest = rest if closed_end < query.end else None
+    if rest is not None:
+        parts.append(_error_counts(store, rest, dimension, values))
+    rates: dict[str, float] = {}
+    for value in values:
+        views = sum(part.get(value, (0, 0))[0] for part in parts)
+        errors = sum(part.get(value, (0, 0))[1] for part in parts)
+        if views:
+            rates[value] = round(errors / views, 6)
+    return rates
 
 
 def errors_impact(store: Store, query: Query) -> dict[str, Any]:
@@ -418,7 +454,8 @@ def vitals(store: Store, query: Query) -> dict[str, Any]:
         raise QueryError(f"metric: {unknown[0]!r} is not one of {', '.join(VITAL_NAMES)}")
     if query.by and query.by not in BY:
         raise QueryError(f"by: {query.by!r} is not one of {', '.join(BY)}")
-    rows = _aggregate(store, query, names, query.by)
+    known = vitals_cache.settled(store, query.site)
+    rows = _aggregate(store, query, names, query.by, known)
     totals = {name: _summary(0, 0, 0, [], name) for name in names}
     for dim, name, _, samples, good, poor, quantiles in rows:
         if dim == "":
@@ -436,7 +473,8 @@ def vitals(store: Store, query: Query) -> dict[str, Any]:
             key=lambda r: (-sum(v["samples"] for k, v in r.items() if k != "value"), r["value"]),
         )[: query.limit]
         if query.by in PAGE_COLUMNS:
-            rates = _page_error_rates(store, query, query.by, [r["value"] for r in ordered])
+            shown = [r["value"] for r in ordered]
+            rates = _page_error_rates(store, query, query.by, shown, known)
             for row in ordered:
                 row["error_rate"] = rates.get(row["value"], 0.0)
         result["by"] = query.by

@@ -2,19 +2,20 @@
 
 A period's days before the closed horizon (the day after the last one the pages closer
 recorded in `pages_closed_days`) can no longer change: ingest drops every event that
-could still belong to them (`app/store/closer.py`). The days after the horizon, up to
-today, change only when late events arrive, and then their sample counts in
-`vitals_daily` grow. So the t-digest states of a period's closed days, and separately of
-its later days before today, merged per (dimension, metric, value), give the same answer
-on every query as long as the horizon and those counts stay; the first query keeps each
-part in a small Memory table, and a repeated one merges those rows and reads only today.
+could still belong to them (`app/store/closer.py`). The hours after the horizon, up to
+the current one, change only when late events arrive, and then their sample counts in
+`vitals_hourly` grow. So the t-digest states of a period's closed days, and of its later
+hours before the current one, merged per (dimension, metric, value), give the same
+answer on every query as long as the horizon and those counts stay; the first query keeps
+them in a small Memory table, and a repeated one merges those rows and reads only the
+current hour.
 
 Embedded store only: chdb is one process's engine, so the tables and the bookkeeping here
 belong to this process alone (a ClickHouse server is shared by workers). Bounded: at most
 `CACHED_PERIODS` entries, one table each, least recently used refilled first. An entry's
-key holds the horizon, where and when it was recorded and, for days after it, their sample
-counts: a moved horizon, a late sample (or a recreated database) makes a new entry, and
-the stale one ages out.
+key holds the horizon, where and when it was recorded and, for hours after it, their
+sample counts: a moved horizon, a new hour, a late sample (or a recreated database) makes
+a new entry, and the stale one ages out.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "CACHED_PERIODS",
     "Settled",
     "cache_lock",
+    "cached_counts",
     "cached_entries",
     "cached_table",
     "clear_cache",
@@ -46,41 +48,61 @@ _STATE_TYPE = "AggregateFunction(quantilesTDigest(0.5, 0.75, 0.9, 0.95, 0.99), F
 cache_lock = threading.RLock()
 #: Entry key -> the slot of its table, least recently used first.
 _entries: OrderedDict[Hashable, int] = OrderedDict()
+CACHED_COUNTS = 16
+_counts: OrderedDict[Hashable, dict[str, tuple[int, int]]] = OrderedDict()
 
 
 class Settled(msgspec.Struct, frozen=True):
     """What a cache entry's key is made of: the closed horizon (the first day that may
     still change), where and when its last closed day was recorded, and the vital
-    samples of each day from the horizon on (a day absent has none)."""
+    samples of each UTC hour from the horizon on, as (Unix time, samples), in order
+    (an hour absent has none)."""
 
     horizon: dt.date
     recorded: str
-    samples: dict[dt.date, int]
+    samples: tuple[tuple[int, int], ...]
 
 
 def settled(store: Store, site: str) -> Settled | None:
-    """The closed horizon of an embedded store and the site's samples per later day, or
+    """The closed horizon of an embedded store and the site's samples per later hour, or
     None (no closed days yet, or a server)."""
     if not store.description.startswith("chdb:"):
         return None
     closed_days = store.table("pages_closed_days")
     day, recorded, count, samples = store.rows(
         f"SELECT max(day) + 1, toString(max(closed_at)), count(), "
-        f"(SELECT groupArray((day, n)) FROM (SELECT day, sum(samples) AS n "
-        f"FROM {store.table('vitals_daily')} WHERE site_id = {{site:String}} AND dim = '' "
-        f"AND day >= (SELECT max(day) + 1 FROM {closed_days}) GROUP BY day)) "
+        f"(SELECT groupArray((toUnixTimestamp(hour), n)) FROM (SELECT hour, sum(samples) AS n "
+        f"FROM {store.table('vitals_hourly')} WHERE site_id = {{site:String}} AND dim = '' "
+        f"AND hour >= (SELECT toDateTime(max(day) + 1, 'UTC') FROM {closed_days}) "
+        "GROUP BY hour ORDER BY hour)) "
         f"FROM {closed_days}",
         {"site": site},
     )[0]
     if not count:
         return None
-    return Settled(day, f"{store.db}@{recorded}", {d: int(n) for d, n in samples})
+    return Settled(day, f"{store.db}@{recorded}", tuple((int(h), int(n)) for h, n in samples))
 
 
 def clear_cache() -> None:
     """Forget every entry (a benchmark measures a cold process with it)."""
     with cache_lock:
         _entries.clear()
+        _counts.clear()
+
+
+def cached_counts(
+    key: Hashable, read: Callable[[], dict[str, tuple[int, int]]]
+) -> dict[str, tuple[int, int]]:
+    """Plain counts of a closed part (the page error rates' page views and errored views),
+    read once per `key` and kept (at most `CACHED_COUNTS`, least recently used out)."""
+    with cache_lock:
+        counts = _counts.get(key)
+        if counts is None:
+            counts = _counts[key] = read()
+        _counts.move_to_end(key)
+        while len(_counts) > CACHED_COUNTS:
+            _counts.popitem(last=False)
+        return counts
 
 
 def cached_entries() -> int:
