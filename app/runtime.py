@@ -40,6 +40,7 @@ from app.scale.writer import StreamWorker
 from app.store.client import Store
 from app.store.closer import closable_until, settle_sessions
 from app.store.migrate import apply_migrations
+from app.store.pages_closer import close_pages
 from app.store.rows import EVENT_COLUMNS
 from app.store.sites import SiteStore
 from app.triage.closer import close_issue_days
@@ -192,20 +193,23 @@ class Runtime:
                     log.warning("closing finished sessions failed", extra={"error": str(exc)})
 
     def close_finished_sessions(self) -> None:
-        """Settle the sessions written since the last run (`app/store/closer.py`), and copy
-        the issue rollups' days that can no longer change into `issue_days_closed`
-        (app/triage/closer.py)."""
+        """Settle the sessions written since the last run (`app/store/closer.py`); copy the
+        issue and page days that can no longer change into `issue_days_closed`
+        (app/triage/closer.py) and `pages_closed` (app/store/pages_closer.py)."""
         now = dt.datetime.now(dt.UTC)
         days = settle_sessions(self.store, now=now)
         if days:
             log.info("sessions settled", extra={"first": str(days[0]), "last": str(days[-1])})
-        age = dt.timedelta(hours=self.settings.max_event_age_hours)
-        issue_days = close_issue_days(self.store, until=closable_until(now, age))
+        until = closable_until(now, dt.timedelta(hours=self.settings.max_event_age_hours))
+        issue_days = close_issue_days(self.store, until=until)
         if issue_days:
             log.info(
                 "issue days closed",
                 extra={"first": str(issue_days[0]), "last": str(issue_days[-1])},
             )
+        pages = close_pages(self.store, until=until)
+        if pages:
+            log.info("pages closed", extra={"first": str(pages[0]), "last": str(pages[-1])})
 
     async def stop(self) -> None:
         for task in (self._refresher, self._publisher):

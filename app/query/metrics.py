@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from app.query.pages import page_rows
 from app.query.params import DIMENSIONS, Query, QueryError
 from app.query.sql import (
     SESSION_METRICS,
@@ -34,7 +35,6 @@ BREAKDOWN_METRICS = (
     "avg_session_duration_ms",
     "error_rate",
 )
-PAGE_BREAKDOWN_METRICS = ("visitors", "pageviews", "sessions", "error_rate")
 _BUCKETS = {
     "minute": "toStartOfMinute(toTimeZone(session_start, {tz}))",
     "hour": "toStartOfHour(toTimeZone(session_start, {tz}))",
@@ -146,30 +146,9 @@ def breakdown(store: Store, query: Query, dimension: str) -> dict[str, Any]:
                 f"OFFSET {sql.bind(period.offset, 'UInt32')}"
             )
         else:
-            # Page views in the period, grouped by their page (restricted to the filtered
-            # sessions when there are filters).
-            names = PAGE_BREAKDOWN_METRICS
-            restrict = ""
-            if period.filters:
-                restrict = (
-                    "AND cityHash64(sid, session_seq) IN "
-                    f"(SELECT session_key FROM ({session_rows(sql, period)})) "
-                )
-            text = (
-                f"SELECT {spec.event_column} AS value, uniqExact(visitor_id) AS visitors, "
-                "countIf(type = 'pageview') AS pageviews, "
-                "uniqExactIf(cityHash64(sid, session_seq), type = 'pageview') AS sessions, "
-                "if(countIf(type = 'pageview') = 0, 0, "
-                "uniqExactIf(pid, type = 'error') / countIf(type = 'pageview')) AS error_rate "
-                f"FROM {sql.table('events')} "
-                f"WHERE site_id = {sql.bind(period.site, 'String')} "
-                "AND type IN ('pageview', 'error') "
-                f"AND ts >= {sql.instant(period.start)} "
-                f"AND ts < {sql.instant(period.end)} {restrict}"
-                "GROUP BY value HAVING pageviews > 0 "
-                f"ORDER BY pageviews DESC, value LIMIT {sql.bind(period.limit, 'UInt32')} "
-                f"OFFSET {sql.bind(period.offset, 'UInt32')}"
-            )
+            # Page views by page (route): the pages rollup and raw edge days, or with
+            # filters the raw page views of the filtered sessions (app/query/pages.py).
+            text = page_rows(sql, period, dimension)
         columns, rows = store.query(text, sql.params)
         return [
             {"value": row[0], **{n: _number(v) for n, v in zip(columns[1:], row[1:], strict=True)}}

@@ -2,19 +2,30 @@
 
 Percentiles are ClickHouse t-digests (`quantilesTDigest`), raw and rolled up alike: on a
 handful of values a percentile is the nearest-rank value (p75 of 1, 2, 3, 4 is 3), on
-millions it is within a fraction of a percent of the exact one, and its states merge
-cheaply. Ratings use the web-vitals thresholds (DESIGN §6), stored at ingest.
-Vitals count by the time they were measured (`ts` in the period).
+millions it is within a fraction of a percent of the exact one, and its states merge.
+Ratings use the web-vitals thresholds (DESIGN §6), stored at ingest; their shares are
+exact counts. Vitals count by the time they were measured (`ts` in the period).
 
-Without filters, reads the whole UTC days of the period from the `vitals_daily` rollup
-and only the partial days at its edges from raw events; with filters, raw vital events.
+Without filters, a period is read from the rollups (sql/005, 017, 018) — whole weeks by
+week; other whole UTC days and the whole hours of the edge days by hour for the
+dimensions with few values, by day and raw for pages and routes; the minutes left from
+raw events — in one query with the totals, the attribution targets and the breakdown
+(percentiles only for the values shown). Its part before the current hour is merged
+once per process and kept (`app/query/vitals_cache.py`): closed days never change, and
+later hours are kept as long as their sample counts do not. With filters, raw vital
+events.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Hashable
 from typing import Any
 
+import msgspec
+
+from app.query import vitals_cache
+from app.query.pages import PAGE_COLUMNS, Range, error_counts, utc_days
 from app.query.params import Query, QueryError
 from app.query.sql import Sql, session_rows
 from app.store.client import Store
@@ -32,6 +43,8 @@ _ROLLUP_DIMENSIONS = {
     "target": "target",
 }
 BY = ("page", "route", "device", "browser", "country")
+#: Dimensions with few values, rolled up by hour as well (sql/018).
+_HOURLY_DIMENSIONS = frozenset({"", "device", "browser", "country", "target"})
 
 
 def _summary(
@@ -50,14 +63,16 @@ def _summary(
     return {"samples": int(samples), **percentiles, **shares}
 
 
-def _conditions(sql: Sql, query: Query, names: tuple[str, ...]) -> list[str]:
-    """WHERE conditions over raw vital events."""
+def _conditions(
+    sql: Sql, query: Query, names: tuple[str, ...], *, ranges_condition: str
+) -> list[str]:
+    """WHERE conditions over raw vital events: the site, the names, the time ranges and
+    the filters."""
     conditions = [
         f"site_id = {sql.bind(query.site, 'String')}",
         "type = 'vital'",
         f"name IN {sql.bind(list(names), 'Array(String)')}",
-        f"ts >= {sql.instant(query.start)}",
-        f"ts < {sql.instant(query.end)}",
+        f"({ranges_condition})",
     ]
     session_filters = []
     for spec in query.filters:
@@ -86,14 +101,196 @@ def _conditions(sql: Sql, query: Query, names: tuple[str, ...]) -> list[str]:
     return conditions
 
 
-def _whole_utc_days(query: Query) -> tuple[dt.datetime, dt.datetime] | None:
-    """The whole UTC days inside the period, as [first midnight, last midnight)."""
+_LEVELS_SQL = ", ".join(str(level) for level in LEVELS)
+_STATE = f"quantilesTDigestState({_LEVELS_SQL})(value) AS q"
+_NO_STATE = "0 AS q"
+
+
+def _raw_part(
+    sql: Sql,
+    query: Query,
+    names: tuple[str, ...],
+    dims: tuple[str, ...],
+    ranges: tuple[Range, ...],
+    *,
+    states: bool,
+) -> str:
+    """(dim, name, dim_value, n, g, p, q) of raw vital events in `ranges`, one row per
+    dimension value, as the rollup's view makes them (with the filters, if any)."""
+    pairs = ", ".join(
+        f"({sql.bind(dim, 'String')}, toString({_ROLLUP_DIMENSIONS[dim]}))" if dim else "('', '')"
+        for dim in dims
+    )
+    within = " OR ".join(
+        f"(ts >= {sql.instant(start)} AND ts < {sql.instant(end)})" for start, end in ranges
+    )
+    conditions = _conditions(sql, query, names, ranges_condition=within)
+    if len(ranges) > 1:  # edge ranges lie within one UTC day each: let the key skip the rest
+        days = [start.astimezone(dt.UTC).date() for start, _ in ranges]
+        conditions.append(f"toDate(ts) IN {sql.bind(days, 'Array(Date)')}")
+    return (
+        "SELECT pair.1 AS dim, name, pair.2 AS dim_value, count() AS n, "
+        "countIf(rating = 'good') AS g, countIf(rating = 'poor') AS p, "
+        f"{_STATE if states else _NO_STATE} FROM {sql.table('events')} "
+        f"ARRAY JOIN [{pairs}] AS pair WHERE {' AND '.join(conditions)} "
+        "GROUP BY dim, name, dim_value"
+    )
+
+
+def whole_weeks(days: Range) -> tuple[Range | None, tuple[Range, ...]]:
+    """The Monday-to-Sunday weeks inside whole UTC days [first, last), and the days
+    before and after them."""
+    first, last = days
+    week_start = first + dt.timedelta(days=(7 - first.weekday()) % 7)
+    week_end = last - dt.timedelta(days=last.weekday())
+    if week_start >= week_end:
+        return None, (days,)
+    rest = tuple(r for r in ((first, week_start), (week_end, last)) if r[0] < r[1])
+    return (week_start, week_end), rest
+
+
+def _rollup_part(
+    sql: Sql,
+    query: Query,
+    names: tuple[str, ...],
+    dims: tuple[str, ...],
+    table: str,
+    ranges: tuple[Range, ...],
+    *,
+    states: bool,
+) -> str:
+    """Rows of one vitals rollup (`vitals_weekly`, `vitals_daily` or `vitals_hourly`)
+    whose time key lies in `ranges`."""
+    key = {"vitals_weekly": "week", "vitals_daily": "day", "vitals_hourly": "hour"}[table]
+
+    def bound(moment: dt.datetime) -> str:
+        value = sql.instant(moment)
+        return value if key == "hour" else f"toDate({value})"
+
+    within = " OR ".join(f"({key} >= {bound(a)} AND {key} < {bound(b)})" for a, b in ranges)
+    return (
+        "SELECT dim, name, dim_value, samples AS n, good AS g, poor AS p"
+        f", {'quantiles AS q' if states else _NO_STATE} FROM {sql.table(table)} "
+        f"WHERE site_id = {sql.bind(query.site, 'String')} "
+        f"AND name IN {sql.bind(list(names), 'Array(String)')} "
+        f"AND dim IN {sql.bind(list(dims), 'Array(String)')} AND ({within})"
+    )
+
+
+def whole_hours(ranges: tuple[Range, ...]) -> tuple[tuple[Range, ...], tuple[Range, ...]]:
+    """The whole UTC hours inside `ranges`, and the minutes around them."""
+    hours: list[Range] = []
+    rest: list[Range] = []
+    for start, end in ranges:
+        first = start.replace(minute=0, second=0, microsecond=0)
+        if first < start:
+            first += dt.timedelta(hours=1)
+        last = end.replace(minute=0, second=0, microsecond=0)
+        if first >= last:
+            rest.append((start, end))
+            continue
+        hours.append((first, last))
+        rest += [r for r in ((start, first), (last, end)) if r[0] < r[1]]
+    return tuple(hours), tuple(rest)
+
+
+def _sources(
+    sql: Sql,
+    query: Query,
+    names: tuple[str, ...],
+    dims: tuple[str, ...],
+    *,
+    states: bool,
+) -> str:
+    """Vital rows of the period for `dims` — (dim, name, dim_value, n, g, p, q), q the
+    t-digest state or, without `states`, 0.
+
+    Without filters: whole weeks from `vitals_weekly`; the other whole UTC days, and the
+    whole hours of the partial days at the edges, from `vitals_hourly` for the dimensions
+    it has (few values each) and from `vitals_daily` and raw events for pages and routes;
+    the minutes around the hours from raw events. With filters: raw events.
+    """
+    if query.filters:
+        return _raw_part(sql, query, names, dims, ((query.start, query.end),), states=states)
+    cut = utc_days(query)
+    weeks, days = whole_weeks(cut.days) if cut.days else (None, ())
+    hours, minutes = whole_hours(cut.edges)
+    hourly = tuple(d for d in dims if d in _HOURLY_DIMENSIONS)
+    other = tuple(d for d in dims if d not in _HOURLY_DIMENSIONS)
+    parts = []
+    if weeks:
+        parts.append(
+            _rollup_part(sql, query, names, dims, "vitals_weekly", (weeks,), states=states)
+        )
+    if hourly and days + hours:
+        parts.append(
+            _rollup_part(sql, query, names, hourly, "vitals_hourly", days + hours, states=states)
+        )
+    if hourly and minutes:
+        parts.append(_raw_part(sql, query, names, hourly, minutes, states=states))
+    if other and days:
+        parts.append(_rollup_part(sql, query, names, other, "vitals_daily", days, states=states))
+    if other and cut.edges:
+        parts.append(_raw_part(sql, query, names, other, cut.edges, states=states))
+    return " UNION ALL ".join(parts)
+
+
+def _cached_rows(table: str, *, states: bool) -> str:
+    return (
+        "SELECT dim, name, dim_value, samples AS n, good AS g, poor AS p, "
+        f"{'quantiles AS q' if states else _NO_STATE} FROM {table}"
+    )
+
+
+def _fill(
+    db: str, query: Query, names: tuple[str, ...], dims: tuple[str, ...], prior: str | None
+) -> Callable[[str], tuple[str, dict[str, Any]]]:
+    """The `INSERT … SELECT` of the part `query` and the rows of the `prior` cached table
+    (the part before it, if any), merged once per value of `dims`."""
+
+    def insert(table: str) -> tuple[str, dict[str, Any]]:
+        sql = Sql(db)
+        parts = [_cached_rows(prior, states=True)] if prior else []
+        parts.append(_sources(sql, query, names, dims, states=True))
+        text = (
+            f"INSERT INTO {table} SELECT dim, name, dim_value, sum(n), sum(g), sum(p), "
+            f"quantilesTDigestMergeState({_LEVELS_SQL})(q) FROM ({' UNION ALL '.join(parts)}) "
+            "GROUP BY dim, name, dim_value"
+        )
+        return text, sql.params
+
+    return insert
+
+
+def _hour(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _segments(
+    query: Query, known: vitals_cache.Settled, now: dt.datetime
+) -> tuple[list[tuple[Query, Hashable]], Query | None]:
+    """The cacheable parts of the period, each with its cache key — the closed days
+    (before the horizon), then the hours after it up to the current one (or the
+    period's end), keyed also by each hour's samples and cached with the closed days —
+    and the rest of the period, read anew (None when there is none)."""
     start, end = query.start.astimezone(dt.UTC), query.end.astimezone(dt.UTC)
-    first = start.replace(hour=0, minute=0, second=0, microsecond=0)
-    if first < start:
-        first += dt.timedelta(days=1)
-    last = end.replace(hour=0, minute=0, second=0, microsecond=0)
-    return (first, last) if first < last else None
+    horizon = dt.datetime.combine(known.horizon, dt.time(), dt.UTC)
+    settled_from = max(start, horizon)
+    live_from = max(settled_from, min(end, _hour(now)))
+    key: tuple[Any, ...] = (known.recorded, query.site, query.metrics, query.by)
+    segments: list[tuple[Query, Hashable]] = []
+    if start < horizon:
+        closed_end = min(end, horizon)
+        key = (*key, start, closed_end)
+        segments.append((msgspec.structs.replace(query, end=closed_end), key))
+    if settled_from < live_from:
+        first, last = _hour(settled_from).timestamp(), live_from.timestamp()
+        samples = tuple((h, n) for h, n in known.samples if first <= h < last)
+        part = msgspec.structs.replace(query, start=settled_from, end=live_from)
+        segments.append((part, (*key, settled_from, live_from, samples)))
+    live_start = max(start, live_from)
+    live = msgspec.structs.replace(query, start=live_start) if live_start < end else None
+    return segments, live
 
 
 def _aggregate(
@@ -101,95 +298,120 @@ def _aggregate(
     query: Query,
     names: tuple[str, ...],
     by: str,
-    *,
-    only: list[str] | None = None,
-    quantiles: bool = True,
+    known: vitals_cache.Settled | None,
 ) -> list[tuple[Any, ...]]:
-    """(name, dimension value, samples, good, poor, quantiles) per vital and value —
-    for the values in `only` when given; without `quantiles`, (dimension value, samples)
-    for the values with the most samples first, which is cheap.
+    """(dim, name, value, samples, good, poor, quantiles) for the whole site (dim ''),
+    every attribution target, and — with `by` — the `query.limit` values of `by` with
+    the most samples, in one query.
 
-    Without filters, the whole UTC days of the period come from the `vitals_daily`
-    rollup and only the partial days at its edges from raw events; their t-digest states
-    are merged, so the answer is the one a raw scan would give at a fraction of its cost.
+    T-digest states of the rollup and of the raw edges merge into the same answer a raw
+    scan would give. Percentiles are computed only for the values shown: merging the
+    states of every page is most of the cost. Without filters, the part that cannot
+    change (closed days, and later hours whose samples are as when they were read) is
+    merged once per process and kept (`vitals_cache`); only the current hour is read anew.
     """
+    dims = ("", "target", by) if by else ("", "target")
+    shown = (by, query.limit)
+    if known is None or query.filters:
+        return _merge(store, query, names, shown, dims, None)
+    segments, live = _segments(query, known, dt.datetime.now(dt.UTC))
+    with vitals_cache.cache_lock:
+        table = None  # each cached part holds the ones before it: the last has them all
+        for part, key in segments:
+            fill = _fill(store.db, part, names, dims, table)
+            table = vitals_cache.cached_table(store, (key, names), fill)
+        return _merge(store, live, names, shown, dims, table)
+
+
+def _merge(
+    store: Store,
+    query: Query | None,
+    names: tuple[str, ...],
+    shown_values: tuple[str, int],
+    dims: tuple[str, ...],
+    cached: str | None,
+) -> list[tuple[Any, ...]]:
+    """`_aggregate` over the rows of the `cached` table (if any) and the sources of
+    `query` (None: nothing after the cached part); `shown_values` is `by` and the limit."""
     sql = Sql(store.db)
-    levels = ", ".join(str(level) for level in LEVELS)
-    group = f"toString({_ROLLUP_DIMENSIONS[by]})" if by else "''"
-    state = f", quantilesTDigestState({levels})(value) AS q" if quantiles else ""
-    days = None if query.filters else _whole_utc_days(query)
-    subset = sql.bind(only, "Array(String)") if only is not None else ""
-    raw_columns = (
-        f"SELECT name, {group} AS dim_value, count() AS n, countIf(rating = 'good') AS g, "
-        f"countIf(rating = 'poor') AS p{state} FROM {sql.table('events')} "
-    )
-    raw_subset = f" AND {group} IN {subset}" if subset else ""
-    if days is None:
-        parts = [
-            f"{raw_columns} WHERE {' AND '.join(_conditions(sql, query, names))}{raw_subset} "
-            "GROUP BY name, dim_value"
-        ]
-    else:
-        first, last = days
-        site = sql.bind(query.site, "String")
-        wanted = sql.bind(list(names), "Array(String)")
-        merge_state = f", quantilesTDigestMergeState({levels})(quantiles) AS q" if quantiles else ""
-        parts = [
-            f"SELECT name, dim_value, sum(samples) AS n, sum(good) AS g, sum(poor) AS p"
-            f"{merge_state} FROM {sql.table('vitals_daily')} "
-            f"WHERE site_id = {site} AND name IN {wanted} AND dim = {sql.bind(by, 'String')} "
-            f"AND day >= toDate({sql.instant(first)}) AND day < toDate({sql.instant(last)})"
-            f"{f' AND dim_value IN {subset}' if subset else ''} GROUP BY name, dim_value"
-        ]
-        edges = []
-        if query.start < first:
-            edges.append(f"ts >= {sql.instant(query.start)} AND ts < {sql.instant(first)}")
-        if last < query.end:
-            edges.append(f"ts >= {sql.instant(last)} AND ts < {sql.instant(query.end)}")
-        for edge in edges:  # one part per edge: an OR of two ranges would defeat the index
-            parts.append(
-                f"{raw_columns} WHERE site_id = {site} AND type = 'vital' AND name IN {wanted} "
-                f"AND {edge}{raw_subset} GROUP BY name, dim_value"
-            )
-    union = " UNION ALL ".join(parts)
-    if not quantiles:
-        text = (
-            f"SELECT dim_value, sum(n) AS samples FROM ({union}) GROUP BY dim_value "
-            f"ORDER BY samples DESC, dim_value LIMIT {sql.bind(query.limit, 'UInt32')}"
+    by, limit = shown_values
+
+    def sources(dims: tuple[str, ...], *, states: bool) -> str:
+        parts = [_cached_rows(cached, states=states)] if cached else []
+        if query is not None:
+            parts.append(_sources(sql, query, names, dims, states=states))
+        return " UNION ALL ".join(parts)
+
+    shown = ""
+    if by:
+        top = (
+            f"SELECT dim_value FROM ({sources((by,), states=False)}) "
+            f"WHERE dim = {sql.bind(by, 'String')} "
+            f"GROUP BY dim_value ORDER BY sum(n) DESC, dim_value "
+            f"LIMIT {sql.bind(limit, 'UInt32')}"
         )
-        return store.rows(text, sql.params)
+        shown = f"WHERE dim != {sql.bind(by, 'String')} OR dim_value IN ({top}) "
     text = (
-        f"SELECT name, dim_value, sum(n) AS samples, sum(g), sum(p), "
-        f"quantilesTDigestMerge({levels})(q) FROM ({union}) "
-        "GROUP BY name, dim_value ORDER BY name, samples DESC, dim_value"
+        "SELECT dim, name, dim_value, sum(n) AS samples, sum(g), sum(p), "
+        f"quantilesTDigestMerge({_LEVELS_SQL})(q) FROM ({sources(dims, states=True)}) {shown}"
+        "GROUP BY dim, name, dim_value ORDER BY dim, name, samples DESC, dim_value"
     )
     return store.rows(text, sql.params)
 
 
-def _attribution(store: Store, query: Query, names: tuple[str, ...]) -> dict[str, list[Any]]:
+def _attribution(rows: list[tuple[Any, ...]], names: tuple[str, ...]) -> dict[str, list[Any]]:
     """The attribution targets (LCP element, INP target, CLS source) with the most poor
-    samples, then the highest p75."""
+    samples, then the highest p75 (of the 5 targets with the most samples)."""
     worst: dict[str, list[Any]] = {name: [] for name in names}
-    for name, target, samples, good, poor, quantiles in _aggregate(store, query, names, "target"):
-        if target and len(worst[name]) < 5:
+    for dim, name, target, samples, good, poor, quantiles in rows:
+        if dim == "target" and target and len(worst[name]) < 5:
             worst[name].append({"target": target, **_summary(samples, good, poor, quantiles, name)})
     for targets in worst.values():
         targets.sort(key=lambda t: (-t["poor"] * t["samples"], -(t["p75"] or 0), t["target"]))
     return worst
 
 
-def _page_error_rates(
-    store: Store, query: Query, column: str, values: list[str]
-) -> dict[str, float]:
+def _error_counts(
+    store: Store, query: Query, dimension: str, values: list[str] | None
+) -> dict[str, tuple[int, int]]:
     sql = Sql(store.db)
-    text = (
-        f"SELECT {column}, uniqExactIf(pid, type = 'error') / countIf(type = 'pageview') "
-        f"FROM {sql.table('events')} WHERE site_id = {sql.bind(query.site, 'String')} "
-        f"AND type IN ('pageview', 'error') AND ts >= {sql.instant(query.start)} "
-        f"AND ts < {sql.instant(query.end)} AND {column} IN {sql.bind(values, 'Array(String)')} "
-        f"GROUP BY {column} HAVING countIf(type = 'pageview') > 0"
-    )
-    return {value: round(float(rate), 6) for value, rate in store.rows(text, sql.params)}
+    text = error_counts(sql, query, dimension, values)
+    return {
+        value: (int(views), int(errors)) for value, views, errors in store.rows(text, sql.params)
+    }
+
+
+def _page_error_rates(
+    store: Store,
+    query: Query,
+    dimension: str,
+    values: list[str],
+    known: vitals_cache.Settled | None,
+) -> dict[str, float]:
+    """Errored page views over page views of each page (route), the closed days' counts
+    of every page kept per process (they never change)."""
+    # The error rate is the page's, whatever the vitals filters.
+    rest: Query | None = msgspec.structs.replace(query, filters=())
+    parts: list[dict[str, tuple[int, int]]] = []
+    horizon = dt.datetime.combine(known.horizon, dt.time(), dt.UTC) if known else query.start
+    if known is not None and query.start < horizon:
+        closed_end = min(query.end, horizon)
+        closed = msgspec.structs.replace(query, filters=(), end=closed_end)
+        key = (known.recorded, query.site, dimension, query.start.astimezone(dt.UTC), closed_end)
+        parts.append(
+            vitals_cache.cached_counts(key, lambda: _error_counts(store, closed, dimension, None))
+        )
+        rest = msgspec.structs.replace(closed, start=closed_end, end=query.end)
+        rest = rest if closed_end < query.end else None
+    if rest is not None:
+        parts.append(_error_counts(store, rest, dimension, values))
+    rates: dict[str, float] = {}
+    for value in values:
+        views = sum(part.get(value, (0, 0))[0] for part in parts)
+        errors = sum(part.get(value, (0, 0))[1] for part in parts)
+        if views:
+            rates[value] = round(errors / views, 6)
+    return rates
 
 
 def errors_impact(store: Store, query: Query) -> dict[str, Any]:
@@ -232,25 +454,27 @@ def vitals(store: Store, query: Query) -> dict[str, Any]:
         raise QueryError(f"metric: {unknown[0]!r} is not one of {', '.join(VITAL_NAMES)}")
     if query.by and query.by not in BY:
         raise QueryError(f"by: {query.by!r} is not one of {', '.join(BY)}")
+    known = vitals_cache.settled(store, query.site)
+    rows = _aggregate(store, query, names, query.by, known)
     totals = {name: _summary(0, 0, 0, [], name) for name in names}
-    for name, _, samples, good, poor, quantiles in _aggregate(store, query, names, ""):
-        totals[name] = _summary(samples, good, poor, quantiles, name)
-    result: dict[str, Any] = {"metrics": totals, "attribution": _attribution(store, query, names)}
+    for dim, name, _, samples, good, poor, quantiles in rows:
+        if dim == "":
+            totals[name] = _summary(samples, good, poor, quantiles, name)
+    result: dict[str, Any] = {"metrics": totals, "attribution": _attribution(rows, names)}
     if query.by:
-        # Percentiles only for the values shown: merging every page's states is the cost.
-        top = [value for value, _ in _aggregate(store, query, names, query.by, quantiles=False)]
-        rows: dict[str, dict[str, Any]] = {value: {"value": value} for value in top}
-        for name, value, samples, good, poor, quantiles in _aggregate(
-            store, query, names, query.by, only=top
-        ):
-            rows.setdefault(value, {"value": value})[name] = _summary(
-                samples, good, poor, quantiles, name
-            )
+        by_value: dict[str, dict[str, Any]] = {}
+        for dim, name, value, samples, good, poor, quantiles in rows:
+            if dim == query.by:
+                by_value.setdefault(value, {"value": value})[name] = _summary(
+                    samples, good, poor, quantiles, name
+                )
         ordered = sorted(
-            rows.values(), key=lambda r: -sum(v["samples"] for k, v in r.items() if k != "value")
+            by_value.values(),
+            key=lambda r: (-sum(v["samples"] for k, v in r.items() if k != "value"), r["value"]),
         )[: query.limit]
-        if query.by in ("page", "route"):
-            rates = _page_error_rates(store, query, _ROLLUP_DIMENSIONS[query.by], top)
+        if query.by in PAGE_COLUMNS:
+            shown = [r["value"] for r in ordered]
+            rates = _page_error_rates(store, query, query.by, shown, known)
             for row in ordered:
                 row["error_rate"] = rates.get(row["value"], 0.0)
         result["by"] = query.by

@@ -153,22 +153,39 @@ def test_sessions_list_shows_the_split_and_the_bounces(
     assert by_sid["s3"][0]["errors"] == 2
 
 
-@pytest.mark.parametrize("bounds", ["raw-events", "daily-rollup", "rollup-and-raw-edges"])
+BOUNDS = ["raw-events", "daily-rollup", "rollup-and-raw-edges", "weekly-rollup", "hourly-edge"]
+
+
+def _bounded(start: dt.datetime, end: dt.datetime, bounds: str) -> dict[str, str]:
+    """The fixture's period, cut so that the answer comes from raw events only, from a
+    daily rollup alone (whole UTC days), from both, from whole weeks, or from a day's
+    rollup and an edge of whole hours."""
+    after_the_last_day = (end.date() + dt.timedelta(days=1)).isoformat()
+    if bounds == "hourly-edge":  # the day before, then whole hours up to after the end
+        day_before = dt.datetime.combine(start.date(), dt.time(), dt.UTC) - dt.timedelta(1)
+        hour_after = end.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+        return {"from": day_before.isoformat(), "to": hour_after.isoformat()}
+    if bounds == "weekly-rollup":  # the fixture's week lies whole inside
+        return {
+            "from": (start.date() - dt.timedelta(days=7)).isoformat(),
+            "to": (end.date() + dt.timedelta(days=8)).isoformat(),
+        }
+    if bounds == "daily-rollup":
+        return {"from": start.date().isoformat(), "to": after_the_last_day}
+    if bounds == "rollup-and-raw-edges":
+        noon_before = dt.datetime.combine(start.date(), dt.time(12), dt.UTC) - dt.timedelta(1)
+        return {"from": noon_before.isoformat(), "to": after_the_last_day}
+    return _period(start, end)  # within one day: raw events only
+
+
+@pytest.mark.parametrize("bounds", BOUNDS)
 def test_vital_percentiles_and_ratings(
     server: BeaconProcess,
     fixture_site: tuple[Site, dt.datetime, dt.datetime],
     bounds: str,
 ) -> None:
     site, start, end = fixture_site
-    after_the_last_day = (end.date() + dt.timedelta(days=1)).isoformat()
-    if bounds == "daily-rollup":  # whole UTC days: answered from the vitals rollup alone
-        period = {"from": start.date().isoformat(), "to": after_the_last_day}
-    elif bounds == "rollup-and-raw-edges":  # whole days from the rollup, the rest raw
-        noon_before = dt.datetime.combine(start.date(), dt.time(12), dt.UTC) - dt.timedelta(1)
-        period = {"from": noon_before.isoformat(), "to": after_the_last_day}
-    else:  # within one day: raw events only
-        period = _period(start, end)
-    metrics = _get(server, site, "vitals", **period)["metrics"]
+    metrics = _get(server, site, "vitals", **_bounded(start, end, bounds))["metrics"]
     lcp, inp = metrics["LCP"], metrics["INP"]
     # LCP 1000, 2000, 3000, 4000 (the bot's 9000 was dropped): on so few values the
     # t-digest percentile is the nearest-rank one
@@ -179,6 +196,27 @@ def test_vital_percentiles_and_ratings(
     # INP 100, 200, 300, 600: 200 is still good (≤ 200), 600 poor (> 500)
     assert inp["p75"] == pytest.approx(300.0)
     assert (inp["good"], inp["needs_improvement"], inp["poor"]) == (0.5, 0.25, 0.25)
+
+
+@pytest.mark.parametrize("bounds", BOUNDS)
+def test_vitals_by_page_with_the_page_error_rate(
+    server: BeaconProcess,
+    fixture_site: tuple[Site, dt.datetime, dt.datetime],
+    bounds: str,
+) -> None:
+    site, start, end = fixture_site
+    answer = _get(server, site, "vitals", by="page", **_bounded(start, end, bounds))
+    pages = {row["value"]: row for row in answer["breakdown"]}
+    assert list(pages) == ["/", "/a"]  # most samples first; /b has no vitals
+    # "/": LCP 1000, 2000, 4000 (p1, p2, p4), INP 100, 300, 600 (p2, p4, p5)
+    assert pages["/"]["LCP"]["samples"] == 3 and pages["/"]["INP"]["samples"] == 3
+    assert pages["/"]["LCP"]["p50"] == pytest.approx(2000.0)
+    assert pages["/"]["INP"]["poor"] == pytest.approx(1 / 3, abs=1e-6)
+    assert pages["/a"]["LCP"]["p75"] == pytest.approx(3000.0)
+    assert pages["/a"]["INP"]["p50"] == pytest.approx(200.0)
+    # errored page views / page views: "/" has p6 of its 8, "/a" its only view p3
+    assert pages["/"]["error_rate"] == pytest.approx(1 / 8, abs=1e-6)
+    assert pages["/a"]["error_rate"] == 1.0
 
 
 def test_errors_impact_splits_sessions_by_whether_they_hit_an_error(
@@ -194,18 +232,23 @@ def test_errors_impact_splits_sessions_by_whether_they_hit_an_error(
     assert impact["without_errors"]["inp_samples"] == 3
 
 
+@pytest.mark.parametrize("bounds", BOUNDS)
 def test_breakdown_by_page_and_entry_page(
-    server: BeaconProcess, fixture_site: tuple[Site, dt.datetime, dt.datetime]
+    server: BeaconProcess, fixture_site: tuple[Site, dt.datetime, dt.datetime], bounds: str
 ) -> None:
     site, start, end = fixture_site
-    pages = {r["value"]: r for r in _get(server, site, "breakdown/page", **_period(start, end))[
-        "results"]}  # fmt: skip
-    assert pages["/"]["pageviews"] == 8
-    assert pages["/a"]["pageviews"] == 1 and pages["/a"]["error_rate"] == 1.0
-    assert pages["/b"]["pageviews"] == 1
+    period = _bounded(start, end, bounds)
+    pages = {r["value"]: r for r in _get(server, site, "breakdown/page", **period)["results"]}
+    assert list(pages) == ["/", "/a", "/b"]  # most viewed first, then by name
+    # "/": views of s1, s2 (visitor a), s4 (b), s5, s6, s7 and both parts of s8 (c)
+    assert (pages["/"]["pageviews"], pages["/"]["visitors"], pages["/"]["sessions"]) == (8, 3, 8)
+    assert pages["/"]["error_rate"] == pytest.approx(1 / 8, abs=1e-6)  # p6
+    assert (pages["/a"]["pageviews"], pages["/a"]["visitors"], pages["/a"]["sessions"]) == (1, 1, 1)
+    assert pages["/a"]["error_rate"] == 1.0  # p3, whose two errors count once
+    assert (pages["/b"]["pageviews"], pages["/b"]["error_rate"]) == (1, 0.0)
     entries = {
         r["value"]: r["sessions"]
-        for r in _get(server, site, "breakdown/entry_page", **_period(start, end))["results"]
+        for r in _get(server, site, "breakdown/entry_page", **period)["results"]
     }
     assert entries == {"/": 8, "/a": 1}
 

@@ -1,0 +1,136 @@
+"""A per-process cache of the settled part of a vitals period, merged once.
+
+A period's days before the closed horizon (the day after the last one the pages closer
+recorded in `pages_closed_days`) can no longer change: ingest drops every event that
+could still belong to them (`app/store/closer.py`). The hours after the horizon, up to
+the current one, change only when late events arrive, and then their sample counts in
+`vitals_hourly` grow. So the t-digest states of a period's closed days, and of its later
+hours before the current one, merged per (dimension, metric, value), give the same
+answer on every query as long as the horizon and those counts stay; the first query keeps
+them in a small Memory table, and a repeated one merges those rows and reads only the
+current hour.
+
+Embedded store only: chdb is one process's engine, so the tables and the bookkeeping here
+belong to this process alone (a ClickHouse server is shared by workers). Bounded: at most
+`CACHED_PERIODS` entries, one table each, least recently used refilled first. An entry's
+key holds the horizon, where and when it was recorded and, for hours after it, their
+sample counts: a moved horizon, a new hour, a late sample (or a recreated database) makes
+a new entry, and the stale one ages out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+
+import msgspec
+
+from app.store.client import Store
+
+__all__ = [
+    "CACHED_PERIODS",
+    "Settled",
+    "cache_lock",
+    "cached_counts",
+    "cached_entries",
+    "cached_table",
+    "clear_cache",
+    "settled",
+]
+
+CACHED_PERIODS = 8
+_TABLES = tuple(f"vitals_closed_cache_{slot}" for slot in range(CACHED_PERIODS))
+_STATE_TYPE = "AggregateFunction(quantilesTDigest(0.5, 0.75, 0.9, 0.95, 0.99), Float64)"
+
+#: Held while an entry is filled or read: a query must not read a table being refilled.
+cache_lock = threading.RLock()
+#: Entry key -> the slot of its table, least recently used first.
+_entries: OrderedDict[Hashable, int] = OrderedDict()
+CACHED_COUNTS = 16
+_counts: OrderedDict[Hashable, dict[str, tuple[int, int]]] = OrderedDict()
+
+
+class Settled(msgspec.Struct, frozen=True):
+    """What a cache entry's key is made of: the closed horizon (the first day that may
+    still change), where and when its last closed day was recorded, and the vital
+    samples of each UTC hour from the horizon on, as (Unix time, samples), in order
+    (an hour absent has none)."""
+
+    horizon: dt.date
+    recorded: str
+    samples: tuple[tuple[int, int], ...]
+
+
+def settled(store: Store, site: str) -> Settled | None:
+    """The closed horizon of an embedded store and the site's samples per later hour, or
+    None (no closed days yet, or a server)."""
+    if not store.description.startswith("chdb:"):
+        return None
+    closed_days = store.table("pages_closed_days")
+    day, recorded, count, samples = store.rows(
+        f"SELECT max(day) + 1, toString(max(closed_at)), count(), "
+        f"(SELECT groupArray((toUnixTimestamp(hour), n)) FROM (SELECT hour, sum(samples) AS n "
+        f"FROM {store.table('vitals_hourly')} WHERE site_id = {{site:String}} AND dim = '' "
+        f"AND hour >= (SELECT toDateTime(max(day) + 1, 'UTC') FROM {closed_days}) "
+        "GROUP BY hour ORDER BY hour)) "
+        f"FROM {closed_days}",
+        {"site": site},
+    )[0]
+    if not count:
+        return None
+    return Settled(day, f"{store.db}@{recorded}", tuple((int(h), int(n)) for h, n in samples))
+
+
+def clear_cache() -> None:
+    """Forget every entry (a benchmark measures a cold process with it)."""
+    with cache_lock:
+        _entries.clear()
+        _counts.clear()
+
+
+def cached_counts(
+    key: Hashable, read: Callable[[], dict[str, tuple[int, int]]]
+) -> dict[str, tuple[int, int]]:
+    """Plain counts of a closed part (the page error rates' page views and errored views),
+    read once per `key` and kept (at most `CACHED_COUNTS`, least recently used out)."""
+    with cache_lock:
+        counts = _counts.get(key)
+        if counts is None:
+            counts = _counts[key] = read()
+        _counts.move_to_end(key)
+        while len(_counts) > CACHED_COUNTS:
+            _counts.popitem(last=False)
+        return counts
+
+
+def cached_entries() -> int:
+    """How many entries the cache holds."""
+    return len(_entries)
+
+
+def cached_table(
+    store: Store, key: Hashable, fill: Callable[[str], tuple[str, dict[str, object]]]
+) -> str:
+    """The table holding the entry `key`; on a miss, the least recently used slot is
+    emptied and filled by the `INSERT … SELECT` that `fill(table)` returns (text and
+    parameters). Call with `cache_lock` held, and read the table before releasing it."""
+    slot = _entries.get(key)
+    if slot is not None:
+        _entries.move_to_end(key)
+        return store.table(_TABLES[slot])
+    if len(_entries) == CACHED_PERIODS:
+        _entries.popitem(last=False)
+    slot = min(set(range(CACHED_PERIODS)) - set(_entries.values()))
+    table = store.table(_TABLES[slot])
+    store.command(
+        f"CREATE TABLE IF NOT EXISTS {table} (dim LowCardinality(String), "
+        "name LowCardinality(String), dim_value String, samples UInt64, good UInt64, "
+        f"poor UInt64, quantiles {_STATE_TYPE}) ENGINE = Memory"
+    )
+    store.command(f"TRUNCATE TABLE {table}")
+    text, params = fill(table)
+    store.command(text, params)
+    _entries[key] = slot
+    return table

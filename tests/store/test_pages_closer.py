@@ -1,0 +1,147 @@
+"""Pages by rollup: the same numbers as raw events, before and after days are closed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from app.bench_queries import SITE, fill_events
+from app.query import metrics, vitals, vitals_cache
+from app.query.params import parse_query
+from app.store.client import Store
+from app.store.closer import closable_until
+from app.store.pages_closer import close_pages
+
+END = dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)  # not midnight: raw edges at both ends
+PERIOD = {"from": [(END - dt.timedelta(days=30)).isoformat()], "to": [END.isoformat()]}
+
+
+def _answers(store: Store) -> tuple[Any, ...]:
+    query = parse_query(SITE, {**PERIOD, "limit": ["500"]}, allowed=["limit"])
+    by_page = parse_query(SITE, {**PERIOD, "by": ["page"]}, allowed=["by"])
+    return (
+        metrics.breakdown(store, query, "page"),
+        metrics.breakdown(store, query, "route"),
+        vitals.vitals(store, by_page)["breakdown"],
+    )
+
+
+def _raw_pages(store: Store) -> dict[str, tuple[int, int, int, int]]:
+    """(page views, visitors, sessions, errored page views) per page straight from the
+    events: distinct counts per UTC day, added up."""
+    rows = store.rows(
+        "SELECT path, sum(pv), sum(v), sum(s), sum(e) FROM (SELECT path, toDate(ts) AS day, "
+        "countIf(type = 'pageview') AS pv, uniqExactIf(visitor_id, type = 'pageview') AS v, "
+        "uniqExactIf((sid, session_seq), type = 'pageview') AS s, "
+        "uniqExactIf(pid, type = 'error') AS e "
+        f"FROM {store.table('events')} WHERE site_id = {{site:String}} "
+        "AND ts >= {a:DateTime64(3, 'UTC')} AND ts < {b:DateTime64(3, 'UTC')} "
+        "GROUP BY path, day) GROUP BY path",
+        {
+            "site": SITE,
+            "a": (END - dt.timedelta(days=30)).replace(tzinfo=None),
+            "b": END.replace(tzinfo=None),
+        },
+    )
+    return {row[0]: (int(row[1]), int(row[2]), int(row[3]), int(row[4])) for row in rows}
+
+
+def test_rollup_answers_match_raw_events_and_survive_closing(store: Store) -> None:
+    fill_events(store, 60_000, end=END)
+    before = _answers(store)
+    raw = _raw_pages(store)
+    pages = before[0]["results"]
+    assert len(pages) == len(raw) > 50
+    for row in pages:
+        views, visitors, sessions, errored = raw[row["value"]]
+        assert (row["pageviews"], row["visitors"], row["sessions"]) == (views, visitors, sessions)
+        assert row["error_rate"] == round(errored / views, 6)
+    assert any(row["error_rate"] > 0 for row in pages)
+
+    closed = close_pages(store, until=closable_until(END, dt.timedelta(hours=72)))
+    assert len(closed) > 20 and closed == sorted(closed)
+    assert _answers(store) == before
+
+
+def test_vitals_from_rollups_match_raw_events(store: Store) -> None:
+    fill_events(store, 60_000, end=END)
+    by_page = parse_query(SITE, {**PERIOD, "by": ["page"]}, allowed=["by"])
+    # Every country of the synthetic traffic: the same vitals, read from raw events.
+    raw = parse_query(
+        SITE, {**PERIOD, "by": ["page"], "country": ["US,GB,DE,FR,IN,BR"]}, allowed=["by"]
+    )
+    assert vitals.whole_weeks(vitals.utc_days(by_page).days or (END, END))[0] is not None
+    rolled, scanned = vitals.vitals(store, by_page), vitals.vitals(store, raw)
+    for name, summary in rolled["metrics"].items():
+        other = scanned["metrics"][name]
+        assert (summary["samples"], summary["good"], summary["poor"]) == (
+            other["samples"],
+            other["good"],
+            other["poor"],
+        )
+        for level in ("p50", "p75", "p90", "p95", "p99"):
+            if summary["samples"]:  # FID has none: no percentiles
+                assert summary[level] == pytest.approx(other[level], rel=0.02)
+    assert [row["value"] for row in rolled["breakdown"]] == [
+        row["value"] for row in scanned["breakdown"]
+    ]
+    assert rolled["breakdown"][0]["LCP"]["samples"] == scanned["breakdown"][0]["LCP"]["samples"]
+
+
+def test_closing_again_or_retrying_a_day_stores_nothing_twice(store: Store) -> None:
+    fill_events(store, 24_000, end=END)
+    until = closable_until(END, dt.timedelta(hours=72))
+    close_pages(store, until=until)
+    count = f"SELECT count() FROM {store.table('pages_closed')}"
+    rows = store.rows(count)[0][0]
+    assert rows > 0 and close_pages(store, until=until) == []
+    # A closer that died after copying its last day but before recording it copies the
+    # day again on restart: the deduplication token keeps one copy.
+    last = until - dt.timedelta(days=1)
+    store.command(
+        f"DELETE FROM {store.table('pages_closed_days')} WHERE day = {{d:Date}}", {"d": last}
+    )
+    assert close_pages(store, until=until) == [last]
+    assert store.rows(count)[0][0] == rows
+
+
+def test_vitals_cache_answers_as_uncached_and_counts_a_late_sample(store: Store) -> None:
+    fill_events(store, 60_000, end=END)
+    by_page = parse_query(SITE, {**PERIOD, "by": ["page"]}, allowed=["by"])
+    uncached = vitals.vitals(store, by_page)  # no closed day yet: nothing is cached
+    close_pages(store, until=closable_until(END, dt.timedelta(hours=72)))
+    vitals_cache.clear_cache()
+    cold = vitals.vitals(store, by_page)
+    assert cold == uncached and vitals.vitals(store, by_page) == cold
+    assert 0 < vitals_cache.cached_entries() <= vitals_cache.CACHED_PERIODS
+
+    # A late sample of an open day that the cache holds (two days before the end; the
+    # horizon is four): the next answer counts it.
+    late = END - dt.timedelta(days=2)
+    store.command(
+        f"INSERT INTO {store.table('events')} (site_id, ts, received_at, type, sid, path, "
+        "route, name, value, rating) VALUES ({site:String}, {ts:DateTime64(3, 'UTC')}, "
+        "{ts:DateTime64(3, 'UTC')}, 'vital', 'late', '/p/0', '/p/0', 'LCP', 9000, 'poor')",
+        {"site": SITE, "ts": late.replace(tzinfo=None)},
+    )
+    after = vitals.vitals(store, by_page)
+    lcp, before_lcp = after["metrics"]["LCP"], cold["metrics"]["LCP"]
+    assert (lcp["samples"], lcp["poor"] * lcp["samples"]) == pytest.approx(
+        (before_lcp["samples"] + 1, before_lcp["poor"] * before_lcp["samples"] + 1)
+    )
+    page = next(row for row in after["breakdown"] if row["value"] == "/p/0")
+    first = next(row for row in cold["breakdown"] if row["value"] == "/p/0")
+    assert page["LCP"]["samples"] == first["LCP"]["samples"] + 1
+
+
+def test_vitals_cache_is_bounded(store: Store) -> None:
+    fill_events(store, 12_000, end=END)
+    close_pages(store, until=closable_until(END, dt.timedelta(hours=72)))
+    vitals_cache.clear_cache()
+    for hours in range(vitals_cache.CACHED_PERIODS + 3):
+        start = END - dt.timedelta(days=20, hours=hours)
+        period = {"from": [start.isoformat()], "to": [END.isoformat()]}
+        assert vitals.vitals(store, parse_query(SITE, period))["metrics"]["LCP"]["samples"]
+    assert vitals_cache.cached_entries() == vitals_cache.CACHED_PERIODS
