@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio.to_thread
 from litestar import Request, Response, get
-from litestar.exceptions import ValidationException
+from litestar.exceptions import NotFoundException, ValidationException
 
 from app.auth import require_site_token
 from app.query import engagement as engagement_queries
@@ -127,13 +127,13 @@ async def sessions(request: Request, site: str) -> Response[Any]:
 
 @get(SITE + "/sessions/{sid:str}", summary="One session's timeline", **_guarded)
 async def session_timeline(request: Request, site: str, sid: str) -> Response[Any]:
-    return await answer(
-        request,
-        site,
-        lambda store, query: session_queries.timeline(store, query, sid),
-        default_period="90d",
-        table="events",
-    )
+    def timeline(store: Store, query: Query) -> dict[str, Any]:
+        found = session_queries.timeline(store, query, sid)
+        if not found["events"]:
+            raise NotFoundException(f"no session {sid!r} in this period")
+        return found
+
+    return await answer(request, site, timeline, default_period="90d", table="events")
 
 
 ANALYTICS_ROUTES = [

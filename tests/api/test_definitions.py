@@ -261,3 +261,39 @@ def test_filters_narrow_every_metric(
     assert (only_a["sessions"], only_a["pageviews"]) == (1, 2)  # s3 viewed /a (and /b)
     not_a = _get(server, site, "overview", **{"page!": "/a"}, **_period(start, end))
     assert not_a["sessions"] == 8
+
+
+def test_session_timeline_lists_events_in_order_with_issue_ids(
+    server: BeaconProcess, fixture_site: tuple[Site, dt.datetime, dt.datetime]
+) -> None:
+    site, start, end = fixture_site
+    timeline = _get(server, site, "sessions/s3", **_period(start, end))
+    assert timeline["sid"] == "s3"
+    events = timeline["events"]
+    # LCP at +1 ms, the errors at +10 and +20 ms, INP at +30 ms, /b at +60 s, then +90 s
+    expected = "pageview vital error error vital pageview engagement".split()
+    assert [e["type"] for e in events] == expected
+    assert [e["ts"] for e in events] == sorted(e["ts"] for e in events)
+    assert [e["path"] for e in events if e["type"] == "pageview"] == ["/a", "/b"]
+    issues = _get(server, site, "issues", **_period(start, end))["issues"]
+    by_message = {issue["message"]: issue["issue_id"] for issue in issues}
+    errors = [e for e in events if e["type"] == "error"]
+    assert [e["issue_id"] for e in errors] == [
+        by_message["x is undefined"],
+        by_message["y is undefined"],
+    ]
+    assert errors[0]["issue_id"] != errors[1]["issue_id"]
+
+
+def test_session_timeline_of_an_unknown_sid_is_404(
+    server: BeaconProcess, fixture_site: tuple[Site, dt.datetime, dt.datetime]
+) -> None:
+    site, start, end = fixture_site
+    response = httpx.get(
+        f"{server.base_url}/api/v1/sites/{site.site}/sessions/no-such-sid",
+        params=_period(start, end),
+        headers={"authorization": f"Bearer {site.token}"},
+        timeout=30,
+    )
+    assert response.status_code == 404
+    assert "no-such-sid" in response.json()["detail"]
