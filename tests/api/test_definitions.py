@@ -271,7 +271,7 @@ def test_session_timeline_lists_events_in_order_with_issue_ids(
     assert timeline["sid"] == "s3"
     events = timeline["events"]
     # LCP at +1 ms, the errors at +10 and +20 ms, INP at +30 ms, /b at +60 s, then +90 s
-    expected = "pageview vital error error vital pageview engagement".split()
+    expected = ["pageview", "vital", "error", "error", "vital", "pageview", "engagement"]
     assert [e["type"] for e in events] == expected
     assert [e["ts"] for e in events] == sorted(e["ts"] for e in events)
     assert [e["path"] for e in events if e["type"] == "pageview"] == ["/a", "/b"]
