@@ -33,25 +33,10 @@ ORDER BY (site_id, fingerprint, day, release)
 TTL day + INTERVAL {retention_days} DAY
 SETTINGS non_replicated_deduplication_window = 10000;
 
--- Errors stored before this migration: folded in once, while the rollup is still empty
--- and before the view below exists (migrations run at start-up, before ingest).
-INSERT INTO {db}.issues_daily
-SELECT
-    site_id,
-    fingerprint,
-    toDate(ts) AS day,
-    release,
-    count() AS events,
-    uniqState(visitor_id) AS users,
-    uniqState(cityHash64(sid, session_seq)) AS sessions,
-    min(ts) AS first_seen,
-    max(ts) AS last_seen,
-    argMax((toString(error_kind), toString(error_type), message, culprit, file, req_url,
-            status, toString(method)), ts) AS sample
-FROM {db}.events
-WHERE type = 'error' AND fingerprint != ''
-  AND (SELECT count() FROM {db}.issues_daily) = 0
-GROUP BY site_id, fingerprint, day, release;
+-- Errors stored before this migration: folded in once by the view's own query (BACKFILL,
+-- app/store/migrate.py), while the rollup is still empty and before the view below
+-- exists (migrations run at start-up, before ingest).
+BACKFILL {db}.issues_daily_mv;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.issues_daily_mv TO {db}.issues_daily AS
 SELECT

@@ -57,44 +57,14 @@ ORDER BY (site_id, fingerprint, day, dimension, value)
 TTL day + INTERVAL {retention_days} DAY
 SETTINGS non_replicated_deduplication_window = 10000;
 
--- Errors stored before this migration: folded in once, while each rollup is still empty
--- and before its view exists (migrations run at start-up, before ingest).
-INSERT INTO {db}.issues
-SELECT
-    site_id,
-    fingerprint,
-    count() AS events,
-    min((ts, toString(release))) AS first,
-    max((ts, toString(release))) AS last,
-    max((ts, toString(error_kind), toString(error_type), message, culprit, file, req_url,
-         status, toString(method))) AS sample
-FROM {db}.events
-WHERE type = 'error' AND fingerprint != ''
-  AND (SELECT count() FROM {db}.issues) = 0
-GROUP BY site_id, fingerprint;
+-- Errors stored before this migration: folded in once by the view's own query (BACKFILL,
+-- app/store/migrate.py), while each rollup is still empty and before its view exists
+-- (migrations run at start-up, before ingest).
+BACKFILL {db}.issues_mv;
 
-INSERT INTO {db}.issues_hourly
-SELECT site_id, fingerprint, toStartOfHour(ts) AS hour, count() AS events
-FROM {db}.events
-WHERE type = 'error' AND fingerprint != ''
-  AND (SELECT count() FROM {db}.issues_hourly) = 0
-GROUP BY site_id, fingerprint, hour;
+BACKFILL {db}.issues_hourly_mv;
 
-INSERT INTO {db}.issue_facets_daily
-SELECT
-    site_id,
-    fingerprint,
-    toDate(ts) AS day,
-    facet.1 AS dimension,
-    facet.2 AS value,
-    count() AS events,
-    uniqState(visitor_id) AS users
-FROM {db}.events
-ARRAY JOIN [('browser', toString(browser)), ('os', toString(os)), ('path', path),
-            ('release', toString(release))] AS facet
-WHERE type = 'error' AND fingerprint != ''
-  AND (SELECT count() FROM {db}.issue_facets_daily) = 0
-GROUP BY site_id, fingerprint, day, dimension, value;
+BACKFILL {db}.issue_facets_daily_mv;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.issues_mv TO {db}.issues AS
 SELECT

@@ -27,22 +27,10 @@ ORDER BY (site_id, day, path, route)
 TTL day + INTERVAL {retention_days} DAY
 SETTINGS non_replicated_deduplication_window = 10000;
 
--- Events stored before this migration: folded in once, while the rollup is still empty
--- and before its view exists (migrations run at start-up, before ingest).
-INSERT INTO {db}.pages_daily
-SELECT
-    site_id,
-    toDate(ts) AS day,
-    path,
-    route,
-    countIf(type = 'pageview') AS pageviews,
-    uniqExactStateIf(visitor_id, type = 'pageview') AS visitors,
-    uniqExactStateIf(cityHash64(sid, session_seq), type = 'pageview') AS sessions,
-    uniqExactStateIf(pid, type = 'error') AS error_views
-FROM {db}.events
-WHERE type IN ('pageview', 'error')
-  AND (SELECT count() FROM {db}.pages_daily) = 0
-GROUP BY site_id, day, path, route;
+-- Events stored before this migration: folded in once by the view's own query (BACKFILL,
+-- app/store/migrate.py), while the rollup is still empty and before its view exists
+-- (migrations run at start-up, before ingest).
+BACKFILL {db}.pages_daily_mv;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.pages_daily_mv TO {db}.pages_daily AS
 SELECT

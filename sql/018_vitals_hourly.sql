@@ -25,25 +25,10 @@ ORDER BY (site_id, hour, name, dim, dim_value)
 TTL hour + INTERVAL {retention_days} DAY
 SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 256;
 
--- Vitals stored before this migration: folded in once, while the rollup is still empty
--- and before its view exists (migrations run at start-up, before ingest).
-INSERT INTO {db}.vitals_hourly
-SELECT
-    site_id,
-    name,
-    pair.1 AS dim,
-    toStartOfHour(toDateTime(ts, 'UTC')) AS hour,
-    pair.2 AS dim_value,
-    count() AS samples,
-    countIf(rating = 'good') AS good,
-    countIf(rating = 'poor') AS poor,
-    quantilesTDigestState(0.5, 0.75, 0.9, 0.95, 0.99)(value) AS quantiles
-FROM {db}.events
-ARRAY JOIN [('', ''), ('device', toString(device)), ('browser', toString(browser)),
-            ('country', toString(country)), ('target', target)] AS pair
-WHERE type = 'vital'
-  AND (SELECT count() FROM {db}.vitals_hourly) = 0
-GROUP BY site_id, name, dim, hour, dim_value;
+-- Vitals stored before this migration: folded in once by the view's own query (BACKFILL,
+-- app/store/migrate.py), while the rollup is still empty and before its view exists
+-- (migrations run at start-up, before ingest).
+BACKFILL {db}.vitals_hourly_mv;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.vitals_hourly_mv TO {db}.vitals_hourly AS
 SELECT

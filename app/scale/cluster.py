@@ -15,8 +15,8 @@
   shard rolls up the events it holds (readers merge the partial states, as they already
   do: every rollup query aggregates).
 
-Data statements of the migrations (`INSERT … SELECT` backfills) are left out with a
-comment: on a new cluster they have nothing to fold in. `{shard}` and `{replica}` are
+Data statements of the migrations (backfills: `INSERT … SELECT` and `BACKFILL`) are
+left out with a comment: on a new cluster they have nothing to fold in. `{shard}` and `{replica}` are
 the server macros of each node. Limit: only what `sql/` uses is translated (the engines
 below); an engine it does not know is an error here, not a silent copy.
 """

@@ -6,6 +6,11 @@ and `{retention_days}` (an integer). Applied versions are recorded in
 `schema_migrations`; re-running is a no-op. ClickHouse DDL is not transactional, so
 every statement is written to be idempotent (`IF NOT EXISTS`), which makes a migration
 interrupted half-way safe to run again.
+
+One statement is Beacon's own: `BACKFILL {db}.<view>` folds the events stored before
+the migration into a new rollup — it runs the SELECT of the materialized view `<view>`
+(created later in the same migration) into the view's target table, once, while that
+table is empty. The backfill is the view's own query, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -17,7 +22,14 @@ import msgspec
 
 from app.store.client import Store
 
-__all__ = ["SQL_DIR", "Migration", "apply_migrations", "load_migrations", "render"]
+__all__ = [
+    "SQL_DIR",
+    "Migration",
+    "apply_migrations",
+    "backfill_statement",
+    "load_migrations",
+    "render",
+]
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 _FILE_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
@@ -50,6 +62,26 @@ def load_migrations(sql_dir: Path = SQL_DIR) -> list[Migration]:
     return migrations
 
 
+_BACKFILL = re.compile(r"^BACKFILL (\w+)\.(\w+)$")
+_VIEW = re.compile(
+    r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)\.(\w+) TO (\w+)\.(\w+) AS\s+(.*)$", re.S
+)
+
+
+def backfill_statement(statement: str, statements: tuple[str, ...]) -> tuple[str, str] | None:
+    """For a `BACKFILL db.view` directive: (target table, `INSERT … SELECT`) made from the
+    view's definition among `statements` (rendered); None for any other statement."""
+    directive = _BACKFILL.match(statement)
+    if directive is None:
+        return None
+    for candidate in statements:
+        view = _VIEW.match(candidate)
+        if view and (view[1], view[2]) == (directive[1], directive[2]):
+            target = f"{view[3]}.{view[4]}"
+            return target, f"INSERT INTO {target}\n{view[5]}"
+    raise ValueError(f"{statement}: no materialized view of that name in this migration")
+
+
 def render(statement: str, *, db: str, retention_days: int) -> str:
     return statement.replace("{db}", db).replace("{retention_days}", str(int(retention_days)))
 
@@ -66,8 +98,16 @@ def apply_migrations(store: Store, *, retention_days: int, sql_dir: Path = SQL_D
     for migration in load_migrations(sql_dir):
         if migration.version in done:
             continue
-        for statement in migration.statements:
-            store.command(render(statement, db=store.db, retention_days=retention_days))
+        rendered = tuple(
+            render(statement, db=store.db, retention_days=retention_days)
+            for statement in migration.statements
+        )
+        for statement in rendered:
+            backfill = backfill_statement(statement, rendered)
+            if backfill is None:
+                store.command(statement)
+            elif store.rows(f"SELECT count() FROM {backfill[0]}")[0][0] == 0:
+                store.command(backfill[1])
         store.command(
             f"INSERT INTO {store.table('schema_migrations')} (version, name) "
             "VALUES ({version:UInt32}, {name:String})",

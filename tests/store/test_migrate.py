@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import shutil
+import time
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from app.config import Settings
 from app.store.client import Store
-from app.store.migrate import apply_migrations, load_migrations, split_statements
+from app.store.migrate import (
+    SQL_DIR,
+    apply_migrations,
+    backfill_statement,
+    load_migrations,
+    split_statements,
+)
+from app.store.rows import EVENT_COLUMNS, EventRow, encode_rows
 
 
 def test_all_migrations_applied_once(store: Store) -> None:
@@ -48,3 +59,98 @@ def test_badly_named_migration_is_refused(tmp_path: Path) -> None:
     (tmp_path / "first.sql").write_text("SELECT 1;")
     with pytest.raises(ValueError, match=r"NNN_name\.sql"):
         load_migrations(tmp_path)
+
+
+#: Rollups added after the first release, each filled from the events already stored
+#: when its migration runs.
+BACKFILLED = (
+    "issues_daily",
+    "issues",
+    "issues_hourly",
+    "issue_facets_daily",
+    "pages_daily",
+    "vitals_weekly",
+    "vitals_hourly",
+    "issues_by_day",
+)
+
+
+def _history() -> bytes:
+    """Page views, vitals and errors of three sessions over two days."""
+    now = time.time()
+    rows = []
+    for n in range(12):
+        ts = now - 86_400 * (n % 2) - 60 * n
+        common = {
+            "site_id": "s_upgrade",
+            "ts": ts,
+            "received_at": ts,
+            "sid": f"sid{n % 3}",
+            "visitor_id": 100 + n % 3,
+            "session_start": ts - 60,
+            "pid": f"p{n}",
+            "path": f"/page/{n % 4}",
+            "route": f"/page/{n % 4}",
+            "browser": ("Chrome", "Firefox")[n % 2],
+            "os": "Linux",
+            "device": "desktop",
+        }
+        rows.append(EventRow(type="pageview", **common))
+        rows.append(EventRow(type="vital", name="LCP", value=1000.0 + 250 * n, rating="good",
+                             target="img.hero", **common))  # fmt: skip
+        rows.append(EventRow(type="error", error_kind="error", error_type="TypeError",
+                             message=f"x{n % 2} is undefined", fingerprint=f"fp{n % 2}",
+                             release=f"v{n % 3}", **common))  # fmt: skip
+    return encode_rows(rows)
+
+
+def _finalized(store: Store, table: str) -> list[tuple[object, ...]]:
+    columns = store.rows(
+        "SELECT name, type FROM system.columns WHERE database = {db:String} "
+        "AND table = {t:String} ORDER BY position",
+        {"db": store.db, "t": table},
+    )
+    exprs = [
+        f"toString(finalizeAggregation({name}))"
+        if str(kind).startswith("AggregateFunction")
+        else f"toString({name})"
+        for name, kind in columns
+    ]
+    return store.rows(f"SELECT {', '.join(exprs)} FROM {store.table(table)} FINAL ORDER BY ALL")
+
+
+def test_an_upgrade_folds_stored_events_into_the_rollups_as_a_fresh_store_would(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # The first release (001 to 005), events stored, then every later migration.
+    first_release = tmp_path / "sql"
+    first_release.mkdir()
+    for path in sorted(SQL_DIR.glob("00[1-5]_*.sql")):
+        shutil.copy(path, first_release)
+    upgraded = Store.open(msgspec.structs.replace(settings, database=settings.database + "_up"))
+    fresh = Store.open(settings)
+    try:
+        apply_migrations(upgraded, retention_days=400, sql_dir=first_release)
+        history = _history()
+        upgraded.insert_json_rows("events", EVENT_COLUMNS, history, dedup_token="history")
+        apply_migrations(upgraded, retention_days=400)
+        apply_migrations(fresh, retention_days=400)
+        fresh.insert_json_rows("events", EVENT_COLUMNS, history, dedup_token="history")
+        for table in BACKFILLED:
+            folded = _finalized(upgraded, table)
+            assert folded, f"{table}: the upgrade folded nothing in"
+            assert folded == _finalized(fresh, table), table
+    finally:
+        upgraded.command(f"DROP DATABASE IF EXISTS {upgraded.db}")
+        fresh.command(f"DROP DATABASE IF EXISTS {fresh.db}")
+
+
+def test_a_backfill_names_a_view_of_its_own_migration() -> None:
+    view = "CREATE MATERIALIZED VIEW IF NOT EXISTS d.v TO d.t AS\nSELECT 1 AS x FROM d.events"
+    assert backfill_statement("BACKFILL d.v", (view,)) == (
+        "d.t",
+        "INSERT INTO d.t\nSELECT 1 AS x FROM d.events",
+    )
+    assert backfill_statement("SELECT 1", (view,)) is None
+    with pytest.raises(ValueError, match="no materialized view"):
+        backfill_statement("BACKFILL d.other", (view,))
