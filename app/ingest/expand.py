@@ -158,12 +158,15 @@ def expand_events(
                 )
             )
             continue
-        key = (event.pid, event.url)
+        key = (event.pid, event.url, session.visitor_id, seq, start_ms)
         base = page_rows.get(key)
         if base is None:
             page = normalize_url(event.url) if event.url else pages.get(event.pid)
             base = replace(
                 batch_row,
+                visitor_id=session.visitor_id,
+                session_seq=seq,
+                session_start=start_ms / 1000,
                 pid=event.pid,
                 url=page.url,
                 host=page.host,
@@ -171,27 +174,18 @@ def expand_events(
                 route=route_template(page.path),
             )
             page_rows[key] = base
-        rows.append(
-            _ROW_BUILDERS[type(event)](
-                base, event, ts / 1000, session.visitor_id, seq, start_ms / 1000
-            )
-        )
+        rows.append(_ROW_BUILDERS[type(event)](base, event, ts / 1000))
     return rows, stale
 
 
-# One builder per event type (other than the page view): each copies the page's base row
-# and sets the event's own columns and its place in the session in one `replace`.
+# One builder per event type (other than the page view): each copies the base row of its
+# page and place in the session, and sets its time and own columns in one `replace`.
 
 
-def _vital_row(
-    base: EventRow, event: Vital, ts: float, visitor: int, seq: int, start: float
-) -> EventRow:
+def _vital_row(base: EventRow, event: Vital, ts: float) -> EventRow:
     return replace(
         base,
         ts=ts,
-        visitor_id=visitor,
-        session_seq=seq,
-        session_start=start,
         type="vital",
         name=event.name,
         value=event.value,
@@ -202,15 +196,10 @@ def _vital_row(
     )
 
 
-def _click_row(
-    base: EventRow, event: Click, ts: float, visitor: int, seq: int, start: float
-) -> EventRow:
+def _click_row(base: EventRow, event: Click, ts: float) -> EventRow:
     return replace(
         base,
         ts=ts,
-        visitor_id=visitor,
-        session_seq=seq,
-        session_start=start,
         type="click",
         target=_scrub(event.target),
         text=_scrub(event.text),
@@ -218,73 +207,48 @@ def _click_row(
     )
 
 
-def _submit_row(
-    base: EventRow, event: Submit, ts: float, visitor: int, seq: int, start: float
-) -> EventRow:
+def _submit_row(base: EventRow, event: Submit, ts: float) -> EventRow:
     return replace(
         base,
         ts=ts,
-        visitor_id=visitor,
-        session_seq=seq,
-        session_start=start,
         type="submit",
         target=_scrub(event.target),
     )
 
 
-def _scroll_row(
-    base: EventRow, event: Scroll, ts: float, visitor: int, seq: int, start: float
-) -> EventRow:
+def _scroll_row(base: EventRow, event: Scroll, ts: float) -> EventRow:
     return replace(
         base,
         ts=ts,
-        visitor_id=visitor,
-        session_seq=seq,
-        session_start=start,
         type="scroll",
         scroll_depth=event.depth,
     )
 
 
-def _engagement_row(
-    base: EventRow, event: Engagement, ts: float, visitor: int, seq: int, start: float
-) -> EventRow:
+def _engagement_row(base: EventRow, event: Engagement, ts: float) -> EventRow:
     return replace(
         base,
         ts=ts,
-        visitor_id=visitor,
-        session_seq=seq,
-        session_start=start,
         type="engagement",
         engaged_ms=event.engaged_ms,
         scroll_depth=event.scroll,
     )
 
 
-def _custom_row(
-    base: EventRow, event: Custom, ts: float, visitor: int, seq: int, start: float
-) -> EventRow:
+def _custom_row(base: EventRow, event: Custom, ts: float) -> EventRow:
     return replace(
         base,
         ts=ts,
-        visitor_id=visitor,
-        session_seq=seq,
-        session_start=start,
         type="custom",
         name=event.name,
         props=_flat(event.props) if event.props else {},
     )
 
 
-def _timing_row(
-    base: EventRow, event: Timing, ts: float, visitor: int, seq: int, start: float
-) -> EventRow:
+def _timing_row(base: EventRow, event: Timing, ts: float) -> EventRow:
     return replace(
         base,
         ts=ts,
-        visitor_id=visitor,
-        session_seq=seq,
-        session_start=start,
         type="timing",
         dns=event.dns,
         tcp=event.tcp,
@@ -299,9 +263,7 @@ def _timing_row(
     )
 
 
-def _error_row(
-    base: EventRow, event: ErrorEvent, ts: float, visitor: int, seq: int, start: float
-) -> EventRow:
+def _error_row(base: EventRow, event: ErrorEvent, ts: float) -> EventRow:
     message = _scrub(event.message)
     stack = _scrub(event.stack)
     req_url = referrer_url(event.req_url) if event.req_url else ""
@@ -319,9 +281,6 @@ def _error_row(
     return replace(
         base,
         ts=ts,
-        visitor_id=visitor,
-        session_seq=seq,
-        session_start=start,
         type="error",
         error_kind=event.kind,
         error_type=event.type,

@@ -16,9 +16,10 @@
   do: every rollup query aggregates).
 
 Data statements of the migrations (backfills: `INSERT … SELECT` and `BACKFILL`) are
-left out with a comment: on a new cluster they have nothing to fold in. `{shard}` and `{replica}` are
-the server macros of each node. Limit: only what `sql/` uses is translated (the engines
-below); an engine it does not know is an error here, not a silent copy.
+left out with a comment: on a new cluster they have nothing to fold in. `{shard}` and
+`{replica}` are the server macros of each node. Limit: only what `sql/` uses is
+translated (the engines below); an engine it does not know is an error here, not a
+silent copy.
 """
 
 from __future__ import annotations
