@@ -4,11 +4,12 @@ Fills a scratch database with N synthetic events (default 10 million: sessions o
 events over 30 days, Zipf-like pages, vitals, clicks, errors) with INSERT … SELECT, so
 the rollups are fed by the same materialized views as real traffic: all but the last half
 hour, then a settling run, then the last half hour (open, as in a running server). Then
-runs each
-dashboard query repeatedly through the same functions the API uses and reports medians,
+runs each dashboard query repeatedly through the same functions the API uses and reports medians,
 with a plain `count()` scan of the same rows, in the same run, as the ratio's base.
 "vitals by page" is reported warm (its settled days cached, as in a running server) and
-with the cache emptied before each run (as the first call of a fresh process).
+with the cache emptied before each run (as the first call of a fresh process). Three
+filtered queries follow: a session dimension (device), a page, and vitals by page with a
+device filter (which reads raw vital events).
 """
 
 from __future__ import annotations
@@ -151,6 +152,11 @@ def run_query_bench(args: argparse.Namespace) -> int:
         hourly = parse_query(SITE, {**period, "interval": ["hour"]}, allowed=["interval"])
         by_page = parse_query(SITE, {**period, "by": ["page"]}, allowed=["by"])
         listing = parse_query(SITE, {**period, "limit": ["50"]}, allowed=["limit"])
+        mobile = parse_query(SITE, {**period, "device": ["mobile"]})
+        one_page = parse_query(SITE, {**period, "page": ["/p/1"]})
+        mobile_by_page = parse_query(
+            SITE, {**period, "by": ["page"], "device": ["mobile"]}, allowed=["by"]
+        )
         table = store.table("events")
         cases: dict[str, Callable[[], Any]] = {
             # The same rows as the dashboard queries read: the site and the period.
@@ -173,6 +179,11 @@ def run_query_bench(args: argparse.Namespace) -> int:
                 vitals.vitals(store, by_page),
             ),
             "sessions list": lambda: sessions.session_list(store, listing),
+            # With filters: a session dimension reads settled sessions; a page filter goes
+            # through the page views, and vitals with any filter read raw vital events.
+            "overview, device filter": lambda: metrics.overview(store, mobile),
+            "overview, page filter": lambda: metrics.overview(store, one_page),
+            "vitals by page, device filter": lambda: vitals.vitals(store, mobile_by_page),
         }
         results = {name: median_ms(run, args.repeat) for name, run in cases.items()}
         base = results["baseline count() scan"]
