@@ -177,10 +177,11 @@ def session_rows(
     ]
     before_merge: list[str] = []
     after_merge = ["views > 0"]
+    page_filters: list[str] = []
     for spec in query.filters:
         column = DIMENSIONS[spec.dimension].session_column
         if not column:
-            before_merge.append(_page_view_filter(sql, query, spec))
+            page_filters.append(_page_view_filter(sql, query, spec))
         elif column in _CONSTANT:
             before_merge.append(filter_condition(sql, column, spec))
         else:
@@ -226,7 +227,12 @@ def session_rows(
     ]
     if open_:
         parts.append(f"{open_from} WHERE {' AND '.join([*open_, *before_merge])} {open_tail}")
-    return " UNION ALL ".join(parts)
+    union = " UNION ALL ".join(parts)
+    if not page_filters:
+        return union
+    # A page filter is a set of session keys built from the page views. Inside each branch
+    # ClickHouse would build that set once per branch; applied to their union, once.
+    return f"SELECT * FROM ({union}) WHERE {' AND '.join(page_filters)}"
 
 
 # Session metrics as aggregates over `session_rows` (DESIGN §6), and the session columns
