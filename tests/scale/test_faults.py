@@ -99,11 +99,20 @@ def test_sigkill_a_worker_mid_batch_its_entries_are_reclaimed_and_stored_once(
     assert len(load.acknowledged) > 200, load.statuses
 
     deployment.restart_worker()
-    assert_stored_exactly_once(deployment.worker, deployment.site, load.acknowledged)
-    assert _metric(deployment.worker, "beacon_stream_reclaimed_entries_total") >= held
+    # The killed worker may have inserted its batch before dying: then every event is
+    # already stored, and the entries stay pending until they are idle long enough to be
+    # reclaimed. Wait for the reclaim, then check that it stored nothing twice.
+    deadline = time.monotonic() + 60
     with deployment.redis() as client:
+        while time.monotonic() < deadline and (
+            _metric(deployment.worker, "beacon_stream_reclaimed_entries_total") < held
+            or client.xpending(deployment.keys.stream, GROUP)["pending"] > 0
+        ):
+            time.sleep(0.2)
+        assert _metric(deployment.worker, "beacon_stream_reclaimed_entries_total") >= held
         assert client.xpending(deployment.keys.stream, GROUP)["pending"] == 0
         assert client.hlen(deployment.keys.inflight) == 0
+    assert_stored_exactly_once(deployment.worker, deployment.site, load.acknowledged)
 
 
 def test_store_away_for_30_seconds_the_backlog_grows_then_drains(deployment: Deployment) -> None:
