@@ -66,7 +66,7 @@ class Settled(msgspec.Struct, frozen=True):
 def settled(store: Store, site: str) -> Settled | None:
     """The closed horizon of an embedded store and the site's samples per later hour, or
     None (no closed days yet, or a server)."""
-    if not store.description.startswith("chdb:"):
+    if not store.embedded:
         return None
     closed_days = store.table("pages_closed_days")
     day, recorded, count, samples = store.rows(

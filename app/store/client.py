@@ -74,9 +74,12 @@ class Store:
         self._client = client
         self.db = database
         self.description = description
-        self._insert_settings = (
-            _EMBEDDED_INSERT_SETTINGS if description.startswith("chdb:") else _INSERT_SETTINGS
-        )
+        self._insert_settings = _EMBEDDED_INSERT_SETTINGS if self.embedded else _INSERT_SETTINGS
+
+    @property
+    def embedded(self) -> bool:
+        """In-process chdb (one process's engine), not a ClickHouse server."""
+        return self.description.startswith("chdb:")
 
     @classmethod
     def open(cls, settings: Settings) -> Store:
