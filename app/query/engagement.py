@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from app.query.params import Query
-from app.query.sql import Sql, session_rows
+from app.query.sql import SESSION_CONSTANT, Sql, session_rows
+from app.query.traffic import event_conditions, look_up
 from app.store.client import Store
 
 __all__ = ["ENGAGED_BUCKETS", "SCROLL_BUCKETS", "engagement", "realtime"]
@@ -59,12 +60,9 @@ def engagement(store: Store, query: Query) -> dict[str, Any]:
         for i, low in enumerate(SCROLL_BUCKETS)
     ]
     sql = Sql(store.db)
-    restrict = ""
-    if query.filters:
-        restrict = (
-            f"AND cityHash64(sid, session_seq) IN "
-            f"(SELECT session_key FROM ({session_rows(sql, query)})) "
-        )
+    by_session = any(f.dimension not in SESSION_CONSTANT for f in query.filters)
+    found = look_up(store, query)[0] if by_session else None
+    restrict = "".join(f"AND {c} " for c in event_conditions(sql, query, found))
     text = (
         "SELECT target, count() AS clicks, countIf(rage > 0) AS rage_clicks, "
         "uniqExact(visitor_id) AS visitors, any(text) AS text "

@@ -1,8 +1,12 @@
 """Overview, time series and breakdowns: the web-analytics questions.
 
 Each function takes the store and a parsed `Query` and returns plain data for the
-response. Session metrics come from the `sessions` rollup through `session_rows`;
-definitions are in `SESSION_METRICS` (DESIGN §6).
+response. Definitions are in `app/query/sql.py: METRICS` (DESIGN §6): page views,
+visitors and the error rate count events by their own time, session metrics count the
+sessions that start in the period or bucket. Overview and breakdowns aggregate the
+period's session population (`app/query/traffic.py`); a time series groups sessions by
+the bucket of their start and takes its event counts per bucket from `traffic_slots` or
+raw events.
 """
 
 from __future__ import annotations
@@ -10,23 +14,25 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import msgspec
-
+from app.query import buckets
 from app.query.pages import page_rows
 from app.query.params import DIMENSIONS, Query, QueryError
 from app.query.sql import (
-    SESSION_METRICS,
+    EVENT_METRICS,
+    METRICS,
+    SESSION_CONSTANT,
     Sql,
+    metric_columns,
     needs_of,
-    session_metric_columns,
     session_rows,
     touched_sessions,
 )
+from app.query.traffic import look_up, population, series_rows, slot_aligned
 from app.store.client import Store
 
 __all__ = ["OVERVIEW_METRICS", "breakdown", "overview", "timeseries"]
 
-OVERVIEW_METRICS = tuple(SESSION_METRICS)
+OVERVIEW_METRICS = tuple(METRICS)
 BREAKDOWN_METRICS = (
     "visitors",
     "sessions",
@@ -35,12 +41,6 @@ BREAKDOWN_METRICS = (
     "avg_session_duration_ms",
     "error_rate",
 )
-_BUCKETS = {
-    "minute": "toStartOfMinute(toTimeZone(session_start, {tz}))",
-    "hour": "toStartOfHour(toTimeZone(session_start, {tz}))",
-    "day": "toDateTime(toDate(toTimeZone(session_start, {tz})), {tz})",
-    "week": "toDateTime(toMonday(toTimeZone(session_start, {tz})), {tz})",
-}
 
 
 def _number(value: Any) -> float | int:
@@ -52,69 +52,97 @@ def _number(value: Any) -> float | int:
 def overview(store: Store, query: Query) -> dict[str, Any]:
     """The period's metrics and the previous period's, in one query (two branches)."""
     previous = query.previous()
-    touched = touched_sessions(store, msgspec.structs.replace(query, start=previous.start))
+    now, before = look_up(store, query, previous)
     sql = Sql(store.db)
-    columns = session_metric_columns(OVERVIEW_METRICS)
+    columns = metric_columns(OVERVIEW_METRICS)
     needs = needs_of(OVERVIEW_METRICS)
     text = " UNION ALL ".join(
-        f"SELECT {label} AS current, {columns} FROM ({session_rows(sql, period, needs, touched)})"
-        for label, period in (("1", query), ("0", previous))
+        f"SELECT {label} AS current, {columns} FROM ({population(sql, period, needs, found)})"
+        for label, period, found in (("1", query, now), ("0", previous, before))
     )
     names, rows = store.query(text, sql.params)
-    found = {bool(row[0]): dict(zip(names[1:], row[1:], strict=True)) for row in rows}
+    found_rows = {bool(row[0]): dict(zip(names[1:], row[1:], strict=True)) for row in rows}
     return {
-        **{name: _number(found[True][name]) for name in OVERVIEW_METRICS},
-        "previous": {name: _number(found[False][name]) for name in OVERVIEW_METRICS},
+        **{name: _number(found_rows[True][name]) for name in OVERVIEW_METRICS},
+        "previous": {name: _number(found_rows[False][name]) for name in OVERVIEW_METRICS},
     }
 
 
-def _bucket_starts(query: Query) -> list[dt.datetime]:
-    """Every bucket start (local, naive) from the period start to its end."""
-    zone = query.zone
-    local_start = query.start.astimezone(zone).replace(tzinfo=None)
-    local_end = query.end.astimezone(zone).replace(tzinfo=None)
-    if query.interval == "minute":
-        cursor, step = local_start.replace(second=0, microsecond=0), dt.timedelta(minutes=1)
-    elif query.interval == "hour":
-        cursor, step = local_start.replace(minute=0, second=0, microsecond=0), dt.timedelta(hours=1)
-    else:
-        cursor = local_start.replace(hour=0, minute=0, second=0, microsecond=0)
-        step = dt.timedelta(days=1)
-        if query.interval == "week":
-            cursor -= dt.timedelta(days=cursor.weekday())
-            step = dt.timedelta(days=7)
-    starts = []
-    while cursor < local_end and len(starts) < 20_000:
-        starts.append(cursor)
-        cursor += step
-    return starts
+def _session_series(
+    store: Store, period: Query, names: tuple[str, ...], starts: list[dt.datetime]
+) -> list[dict[str, Any]]:
+    """Session metrics per bucket of the session's start."""
+    values: list[dict[str, Any]] = [{} for _ in starts]
+    if not names:
+        return values
+    sql = Sql(store.db)
+    bucket = buckets.bucket_sql(period.interval, sql.bind(period.tz, "String"))
+    rows_sql = session_rows(sql, period, needs_of(names), touched_sessions(store, period))
+    start_bucket = bucket("toDateTime(session_start, 'UTC')")
+    text = (
+        f"SELECT toUnixTimestamp({start_bucket}) AS b, "
+        f"{metric_columns(names)} FROM (SELECT *, 1 AS counted FROM ({rows_sql})) GROUP BY b"
+    )
+    columns, rows = store.query(text, sql.params)
+    for row in rows:
+        index = buckets.bucket_index(starts, dt.datetime.fromtimestamp(row[0], dt.UTC))
+        if index >= 0:
+            values[index] = dict(zip(columns[1:], row[1:], strict=True))
+    return values
+
+
+def _event_series(
+    store: Store, period: Query, starts: list[dt.datetime]
+) -> list[tuple[int, int, int]]:
+    """(page views, visitors, errored page views) per bucket of the event's own time."""
+    by_session = any(f.dimension not in SESSION_CONSTANT for f in period.filters)
+    found = look_up(store, period)[0] if by_session else None
+    interior = [s for s in starts if period.start < s < period.end]
+    use_slots = not period.filters and period.interval != "minute" and slot_aligned(interior)
+    sql = Sql(store.db)
+    bucket = buckets.bucket_sql(period.interval, sql.bind(period.tz, "String"))
+    text = series_rows(sql, period, bucket, found, use_slots=use_slots)
+    counts = [(0, 0, 0)] * len(starts)
+    for epoch, pageviews, visitors, errored in store.rows(text, sql.params):
+        index = buckets.bucket_index(starts, dt.datetime.fromtimestamp(epoch, dt.UTC))
+        if index >= 0:
+            counts[index] = (int(pageviews), int(visitors), int(errored))
+    return counts
 
 
 def timeseries(store: Store, query: Query) -> dict[str, Any]:
     names = query.metrics or ("visitors", "sessions", "pageviews", "bounce_rate")
-    unknown = [m for m in names if m not in SESSION_METRICS]
+    unknown = [m for m in names if m not in METRICS]
     if unknown:
-        raise QueryError(f"metric: {unknown[0]!r} is not one of {', '.join(SESSION_METRICS)}")
+        raise QueryError(f"metric: {unknown[0]!r} is not one of {', '.join(METRICS)}")
 
     def series(period: Query) -> list[dict[str, Any]]:
-        touched = touched_sessions(store, period)
-        sql = Sql(store.db)
-        tz = sql.bind(period.tz, "String")
-        bucket = _BUCKETS[period.interval].format(tz=tz)
-        # Grouped by the bucket's start, formatted only for the result rows.
-        text = (
-            "SELECT formatDateTime(bucket_start, '%Y-%m-%dT%H:%i:%S') AS bucket, "
-            f"{session_metric_columns(names)} "
-            f"FROM ({session_rows(sql, period, needs_of(names), touched)}) "
-            f"GROUP BY {bucket} AS bucket_start ORDER BY bucket_start"
+        zone = period.zone
+        starts = buckets.bucket_starts(period.start, period.end, period.interval, zone)
+        session_names = tuple(n for n in names if n not in EVENT_METRICS)
+        sessions = _session_series(store, period, session_names, starts)
+        events = (
+            _event_series(store, period, starts)
+            if any(n in EVENT_METRICS for n in names)
+            else [(0, 0, 0)] * len(starts)
         )
-        columns, rows = store.query(text, sql.params)
-        found = {row[0]: dict(zip(columns[1:], row[1:], strict=True)) for row in rows}
         points = []
-        for start in _bucket_starts(period):
-            label = start.strftime("%Y-%m-%dT%H:%M:%S")
-            values = found.get(label, {})
-            points.append({"date": label, **{n: _number(values.get(n, 0)) for n in names}})
+        for start, session_values, (pageviews, visitors, errored) in zip(
+            starts, sessions, events, strict=True
+        ):
+            event_values = {
+                "visitors": visitors,
+                "pageviews": pageviews,
+                "error_rate": errored / pageviews if pageviews else 0.0,
+            }
+            point: dict[str, Any] = {
+                "date": buckets.label(start, zone),
+                "start": buckets.start_label(start, zone),
+            }
+            for name in names:
+                value = event_values[name] if name in EVENT_METRICS else session_values.get(name, 0)
+                point[name] = _number(value)
+            points.append(point)
         return points
 
     result: dict[str, Any] = {
@@ -138,9 +166,9 @@ def breakdown(store: Store, query: Query, dimension: str) -> dict[str, Any]:
         if spec.session_column:
             names = BREAKDOWN_METRICS
             needs = needs_of(names) | {spec.session_column}
-            rows_sql = session_rows(sql, period, needs, touched_sessions(store, period))
+            rows_sql = population(sql, period, needs, look_up(store, period)[0])
             text = (
-                f"SELECT {spec.session_column} AS value, {session_metric_columns(names)} "
+                f"SELECT {spec.session_column} AS value, {metric_columns(names)} "
                 f"FROM ({rows_sql}) GROUP BY value "
                 f"ORDER BY visitors DESC, value LIMIT {sql.bind(period.limit, 'UInt32')} "
                 f"OFFSET {sql.bind(period.offset, 'UInt32')}"
@@ -148,7 +176,9 @@ def breakdown(store: Store, query: Query, dimension: str) -> dict[str, Any]:
         else:
             # Page views by page (route): the pages rollup and raw edge days, or with
             # filters the raw page views of the filtered sessions (app/query/pages.py).
-            text = page_rows(sql, period, dimension)
+            by_session = any(f.dimension not in SESSION_CONSTANT for f in period.filters)
+            found = look_up(store, period)[0] if by_session else None
+            text = page_rows(sql, period, dimension, found)
         columns, rows = store.query(text, sql.params)
         return [
             {"value": row[0], **{n: _number(v) for n, v in zip(columns[1:], row[1:], strict=True)}}

@@ -1,11 +1,11 @@
 """Per-page numbers: page views, visitors, sessions and errored page views by page or route.
 
-Without filters, the whole UTC days of the period come from the rollups — `pages_closed`
-(plain counts) for the days closed by `app/store/pages_closer.py`, `pages_daily`
-(uniqExact states, sql/015) after them — and only the partial days at its edges from raw
-page-view and error events; with filters, raw events of the filtered sessions. Either way
-the distinct counts are per UTC day and added up (a visitor or session is counted once
-per day it viewed the page; visitor ids rotate daily, see sql/015), so every path agrees.
+Page views count by their own time; visitors, sessions and errored page views are
+distinct over the whole period (DESIGN §6). Without filters, the whole UTC days of the
+period come from `pages_daily` (sql/015: page views and uniqExact states per UTC day) and
+only the parts of days at its edges — in any time zone — from raw page-view and error
+events; with filters, raw events of the matching sessions. The pages shown are chosen
+by their page views first (plain sums), and only their states are merged.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import datetime as dt
 import msgspec
 
 from app.query.params import Query
-from app.query.sql import Sql, session_rows
+from app.query.sql import Sql
+from app.query.traffic import Sessions, event_conditions
 
 __all__ = ["PAGE_COLUMNS", "UtcDays", "error_counts", "page_rows", "utc_days"]
 
@@ -51,19 +52,19 @@ def utc_days(query: Query) -> UtcDays:
     return UtcDays((first, last), tuple(edges))
 
 
-_RAW_DISTINCT = (
-    "uniqExactIf(visitor_id, type = 'pageview') AS v, "
-    "uniqExactIf(cityHash64(sid, session_seq), type = 'pageview') AS s"
-)
-_MERGED_DISTINCT = "uniqExactMerge(visitors) AS v, uniqExactMerge(sessions) AS s"
-_NO_DISTINCT = "toUInt64(0) AS v, toUInt64(0) AS s"
-
-
 def _raw_part(
-    sql: Sql, query: Query, column: str, ranges: tuple[Range, ...], *, distinct: bool
+    sql: Sql,
+    query: Query,
+    column: str,
+    ranges: tuple[Range, ...],
+    found: Sessions | None,
+    *,
+    states: bool,
+    only: str,
 ) -> str:
-    """Page views and errors of the raw ranges, in one scan. Two edge ranges each lie
-    within one UTC day; naming those days lets the primary key skip the others."""
+    """Page views (and with `states` the distinct states) per value of the raw ranges, in
+    one scan. Two edge ranges each lie within one UTC day; naming those days lets the
+    primary key skip the others."""
     conditions = [
         f"site_id = {sql.bind(query.site, 'String')}",
         "type IN ('pageview', 'error')",
@@ -74,72 +75,101 @@ def _raw_part(
     if len(ranges) > 1:
         days = [start.astimezone(dt.UTC).date() for start, _ in ranges]
         conditions.append(f"toDate(ts) IN {sql.bind(days, 'Array(Date)')}")
-    if query.filters:
-        conditions.append(
-            "cityHash64(sid, session_seq) IN "
-            f"(SELECT session_key FROM ({session_rows(sql, query)}))"
+    conditions += event_conditions(sql, query, found)
+    if only:
+        conditions.append(f"{column} IN ({only})")
+    return (
+        f"SELECT {column} AS value, countIf(type = 'pageview') AS pv"
+        f"{_RAW_STATES if states else ''} FROM {sql.table('events')} "
+        f"WHERE {' AND '.join(f'({c})' for c in conditions)} GROUP BY value"
+    )
+
+
+_RAW_STATES = (
+    ", uniqExactStateIf(visitor_id, type = 'pageview') AS v"
+    ", uniqExactStateIf(cityHash64(sid, session_seq), type = 'pageview') AS s"
+    ", uniqExactStateIf(pid, type = 'error') AS e"
+)
+
+
+def _rollup_part(
+    sql: Sql, query: Query, column: str, days: Range, *, states: bool, only: str
+) -> str:
+    """The whole UTC days [first, last) of `pages_daily`."""
+    first, last = days
+    conditions = [
+        f"site_id = {sql.bind(query.site, 'String')}",
+        f"day >= toDate({sql.instant(first)})",
+        f"day < toDate({sql.instant(last)})",
+    ]
+    if only:
+        conditions.append(f"{column} IN ({only})")
+    where = " AND ".join(conditions)
+    table = sql.table("pages_daily")
+    if states:
+        return (
+            f"SELECT {column} AS value, pageviews AS pv, visitors AS v, sessions AS s, "
+            f"error_views AS e FROM {table} WHERE {where}"
         )
     return (
-        f"SELECT {column} AS value, toDate(ts) AS day, countIf(type = 'pageview') AS pv, "
-        f"{_RAW_DISTINCT if distinct else _NO_DISTINCT}, uniqExactIf(pid, type = 'error') AS e "
-        f"FROM {sql.table('events')} WHERE {' AND '.join(f'({c})' for c in conditions)} "
-        "GROUP BY value, day"
+        f"SELECT {column} AS value, sum(pageviews) AS pv FROM {table} WHERE {where} GROUP BY value"
     )
 
 
-def _rollup_parts(
-    sql: Sql, query: Query, column: str, days_range: Range, *, distinct: bool
-) -> list[str]:
-    """Closed days as plain counts from `pages_closed`, later ones merged from
-    `pages_daily` (the horizon is the day after the last closed one)."""
-    site = sql.bind(query.site, "String")
-    first, last = days_range
-    days = f"day >= toDate({sql.instant(first)}) AND day < toDate({sql.instant(last)})"
-    horizon = f"(SELECT max(day) + 1 FROM {sql.table('pages_closed_days')})"
-    closed = (
-        f"SELECT {column} AS value, day, pageviews AS pv, "
-        f"{'visitors AS v, sessions AS s' if distinct else _NO_DISTINCT}, "
-        f"error_views AS e FROM {sql.table('pages_closed')} "
-        f"WHERE site_id = {site} AND {days} AND day < {horizon}"
-    )
-    open_ = (
-        f"SELECT {column} AS value, day, sum(pageviews) AS pv, "
-        f"{_MERGED_DISTINCT if distinct else _NO_DISTINCT}, uniqExactMerge(error_views) AS e "
-        f"FROM {sql.table('pages_daily')} WHERE site_id = {site} AND {days} "
-        f"AND day >= {horizon} GROUP BY value, day"
-    )
-    return [closed, open_]
-
-
-def _sources(sql: Sql, query: Query, column: str, *, distinct: bool = True) -> str:
-    """(value, day, pv, v, s, e) rows of the period: raw ranges and rollups."""
+def _sources(
+    sql: Sql,
+    query: Query,
+    column: str,
+    found: Sessions | None,
+    *,
+    states: bool,
+    only: str = "",
+) -> str:
+    """(value, pv[, v, s, e]) rows of the period: `pages_daily` for its whole UTC days and
+    raw events for the rest, or raw events of the matching sessions (`found`) with
+    filters; restricted to the values of the SELECT `only` when given."""
     cut = UtcDays(None, ((query.start, query.end),)) if query.filters else utc_days(query)
-    parts = [_raw_part(sql, query, column, cut.edges, distinct=distinct)] if cut.edges else []
+    parts = []
+    if cut.edges:
+        parts.append(_raw_part(sql, query, column, cut.edges, found, states=states, only=only))
     if cut.days is not None:
-        parts += _rollup_parts(sql, query, column, cut.days, distinct=distinct)
+        parts.append(_rollup_part(sql, query, column, cut.days, states=states, only=only))
     return " UNION ALL ".join(parts)
 
 
-def page_rows(sql: Sql, query: Query, dimension: str) -> str:
-    """SELECT of `value, visitors, pageviews, sessions, error_rate` per page (or route)
-    with page views in the period, most viewed first, after `query.offset`, at most
-    `query.limit`."""
+def _top(sql: Sql, query: Query, column: str, found: Sessions | None) -> str:
+    """The values with the most page views in the period (after `query.offset`, at most
+    `query.limit`), from plain sums."""
     return (
-        "SELECT value, sum(v) AS visitors, sum(pv) AS pageviews, sum(s) AS sessions, "
-        "if(pageviews = 0, 0, sum(e) / pageviews) AS error_rate "
-        f"FROM ({_sources(sql, query, PAGE_COLUMNS[dimension])}) "
-        "GROUP BY value HAVING pageviews > 0 ORDER BY pageviews DESC, value "
+        f"SELECT value FROM ({_sources(sql, query, column, found, states=False)}) "
+        "GROUP BY value HAVING sum(pv) > 0 ORDER BY sum(pv) DESC, value "
         f"LIMIT {sql.bind(query.limit, 'UInt32')} OFFSET {sql.bind(query.offset, 'UInt32')}"
     )
 
 
-def error_counts(sql: Sql, query: Query, dimension: str, values: list[str] | None) -> str:
-    """SELECT of `value, pageviews, errored page views` for the given pages (routes; None:
-    all) that have page views. Visitors and sessions are left out, and with them the
-    merge of their states; the error rate is the second count over the first."""
-    only = f"WHERE value IN {sql.bind(values, 'Array(String)')} " if values is not None else ""
+def page_rows(sql: Sql, query: Query, dimension: str, found: Sessions | None = None) -> str:
+    """SELECT of `value, visitors, pageviews, sessions, error_rate` per page (or route)
+    with page views in the period, most viewed first, after `query.offset`, at most
+    `query.limit`; `found` are the query's looked-up sessions when it filters by one."""
+    column = PAGE_COLUMNS[dimension]
+    only = _top(sql, query, column, found)
     return (
-        "SELECT value, sum(pv), sum(e) "
-        f"FROM ({_sources(sql, query, PAGE_COLUMNS[dimension], distinct=False)}) "
-        f"{only}GROUP BY value HAVING sum(pv) > 0"
+        "SELECT value, uniqExactMerge(v) AS visitors, sum(pv) AS pageviews, "
+        "uniqExactMerge(s) AS sessions, "
+        "if(pageviews = 0, 0, uniqExactMerge(e) / pageviews) AS error_rate "
+        f"FROM ({_sources(sql, query, column, found, states=True, only=only)}) "
+        "GROUP BY value ORDER BY pageviews DESC, value"
+    )
+
+
+def error_counts(sql: Sql, query: Query, dimension: str, values: list[str]) -> str:
+    """SELECT of `value, pageviews, errored page views` for the given pages (routes) that
+    have page views; the error rate is the second count over the first. (Unfiltered: a
+    page's error rate is the page's, whatever other filters the caller has.)"""
+    column = PAGE_COLUMNS[dimension]
+    only = f"SELECT arrayJoin({sql.bind(values, 'Array(String)')})"
+    return (
+        "SELECT value, sum(pv), uniqExactMerge(e) "
+        f"FROM ({_sources(sql, query, column, None, states=True, only=only)}) "
+        "GROUP BY value HAVING sum(pv) > 0"
     )

@@ -195,9 +195,7 @@ def parse_query(
             if not (start_text and end_text):
                 raise QueryError("from/to: give both")
             start = parse_instant("from", start_text, zone)
-            end = parse_instant("to", end_text, zone)
-            if len(end_text.strip()) == 10:  # a bare date: the whole day is included
-                end += dt.timedelta(days=1)
+            end = parse_instant("to", end_text, zone, last_day=True)
         else:
             period = period or default_period
             if period not in NAMED_PERIODS:

@@ -1,7 +1,9 @@
 """Parsing the time window of a request: `from`, `to` as ISO 8601 dates or date-times.
 
-A date means the start of that day; `to` is exclusive. Naive values are UTC unless a
-time zone is given. Errors name the parameter and the accepted forms.
+DESIGN §7: a date `from` is the local midnight that starts it; a date `to` is the last
+whole day included (the period ends at the local midnight after it); a date-time `to` is
+exclusive. Dates and naive date-times are in the request's time zone (`tz`, UTC by
+default). Errors name the parameter and the accepted forms.
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ def parse_timezone(name: str | None) -> ZoneInfo:
         raise PeriodError(f"tz: {name!r} is not an IANA time zone name") from None
 
 
-def parse_instant(name: str, value: str, tz: dt.tzinfo) -> dt.datetime:
-    """`value` as an aware UTC datetime; a bare date is midnight in `tz`."""
+def parse_instant(name: str, value: str, tz: dt.tzinfo, *, last_day: bool = False) -> dt.datetime:
+    """`value` as an aware UTC datetime. A bare date is midnight in `tz` at its start, or
+    with `last_day` (a period's `to`: the last whole day included) at its end — the next
+    local midnight, 23 or 25 hours later on a day when clocks change."""
     text = value.strip()
     try:
         if len(text) == 10:
-            day = dt.date.fromisoformat(text)
+            day = dt.date.fromisoformat(text) + dt.timedelta(days=1 if last_day else 0)
             moment = dt.datetime(day.year, day.month, day.day, tzinfo=tz)
         else:
             moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -18,7 +18,7 @@ views (a session matches when one of its page views does).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import msgspec
@@ -27,13 +27,16 @@ from app.query.params import DIMENSIONS, Filter, Query
 from app.store.client import Store
 
 __all__ = [
+    "EVENT_METRICS",
     "MAX_BOUND_TOUCHED",
+    "METRICS",
     "METRIC_NEEDS",
-    "SESSION_METRICS",
+    "SESSION_CONSTANT",
     "Sql",
     "Touched",
     "filter_condition",
-    "session_metric_columns",
+    "metric_columns",
+    "needs_of",
     "session_rows",
     "touched_sessions",
 ]
@@ -70,7 +73,7 @@ def filter_condition(sql: Sql, column: str, spec: Filter) -> str:
 
 # Session-level columns: constant within a session (grouped by, filterable before the
 # merge) and merged ones.
-_CONSTANT = {"country", "device", "browser", "os"}
+SESSION_CONSTANT = frozenset({"country", "device", "browser", "os"})
 _MERGED = {
     "sid": "any(sid)",
     "session_seq": "any(session_seq)",
@@ -98,7 +101,7 @@ _MERGED = {
     "utm_campaign": "argMinIfMerge(utm_campaign)",
     "user_id": "max(user_id)",
 }
-SESSION_COLUMNS = frozenset(_MERGED) | _CONSTANT
+SESSION_COLUMNS = frozenset(_MERGED) | SESSION_CONSTANT
 
 
 def _page_view_filter(sql: Sql, query: Query, spec: Filter) -> str:
@@ -155,10 +158,17 @@ def _utc(moment: dt.datetime) -> dt.datetime:
 
 
 def session_rows(
-    sql: Sql, query: Query, needs: Iterable[str] = (), touched: Touched | None = None
+    sql: Sql,
+    query: Query,
+    needs: Iterable[str] = (),
+    touched: Touched | None = None,
+    *,
+    viewless: bool = False,
+    where: Sequence[str] = (),
 ) -> str:
-    """One row per session that starts in the period, has a page view and passes the
-    filters; columns `session_key`, `session_start` and those in `needs`.
+    """One row per session that starts in the period, has a page view (any session, with
+    `viewless`) and passes the filters; columns `session_key`, `session_start` and those
+    in `needs`. `where` adds conditions on `session_key` and `session_start`.
 
     Settled sessions come finished from `sessions_settled` (a scan; FINAL keeps a session's
     latest version); the few touched since the last settling run are merged from the
@@ -174,22 +184,23 @@ def session_rows(
         f"site_id = {site}",
         f"session_start >= {sql.instant(query.start)}",
         f"session_start < {sql.instant(query.end)}",
+        *where,
     ]
     before_merge: list[str] = []
-    after_merge = ["views > 0"]
+    after_merge = [] if viewless else ["views > 0"]
     page_filters: list[str] = []
     for spec in query.filters:
         column = DIMENSIONS[spec.dimension].session_column
         if not column:
             page_filters.append(_page_view_filter(sql, query, spec))
-        elif column in _CONSTANT:
+        elif column in SESSION_CONSTANT:
             before_merge.append(filter_condition(sql, column, spec))
         else:
             wanted.add(column)
             after_merge.append(filter_condition(sql, column, spec))
-    constant = sorted(wanted & _CONSTANT)
+    constant = sorted(wanted & SESSION_CONSTANT)
     group = ", ".join(["session_key", "session_start", *constant])
-    merged_names = sorted(wanted - _CONSTANT)
+    merged_names = sorted(wanted - SESSION_CONSTANT)
     merged = ", ".join(f"{_MERGED[name]} AS {name}" for name in merged_names)
     # Sessions touched since the last settling run are merged from `sessions`, every
     # other one read settled. Both sides select by the key alone (a key shared by two
@@ -197,7 +208,8 @@ def session_rows(
     # UInt64 set, cheaper than (start, key) pairs.
     settled_table = sql.table("sessions_settled")
     open_from = f"SELECT {group}, {merged} FROM {sql.table('sessions')} AS partial"
-    open_tail = f"GROUP BY {group} HAVING {' AND '.join(after_merge)}"
+    having = f" HAVING {' AND '.join(after_merge)}" if after_merge else ""
+    open_tail = f"GROUP BY {group}{having}"
     if touched is None:
         watermark = f"(SELECT max(watermark) FROM {sql.table('sessions_settle_runs')})"
         keys = (
@@ -222,8 +234,8 @@ def session_rows(
         open_ = [*period, first, f"session_key IN {keys}"]
     parts = [
         f"SELECT {group}, {', '.join(merged_names)} FROM {settled_table} FINAL "
-        f"WHERE {' AND '.join([*where, *before_merge, *after_merge])}"
-        for where in settled
+        f"WHERE {' AND '.join([*branch, *before_merge, *after_merge])}"
+        for branch in settled
     ]
     if open_:
         parts.append(f"{open_from} WHERE {' AND '.join([*open_, *before_merge])} {open_tail}")
@@ -235,31 +247,38 @@ def session_rows(
     return f"SELECT * FROM ({union}) WHERE {' AND '.join(page_filters)}"
 
 
-# Session metrics as aggregates over `session_rows` (DESIGN §6), and the session columns
-# each one reads. A session's page views are `views` there, so that no metric alias
-# shadows a column it aggregates.
-SESSION_METRICS: dict[str, str] = {
+# The overview's metrics (DESIGN §6) as aggregates over population rows
+# (`app/query/traffic.py: population`): one per session with an event in the period,
+# `counted` when it starts in the period with a page view (the sessions of session
+# metrics), `pv` its page views in the period and `ev` its pages with an error event in
+# it. A session's own page views are `views`, so that no metric alias shadows a column it
+# aggregates. A time series computes the session metrics over `session_rows` (every row
+# counted) and the event metrics from `traffic_slots` or raw events.
+METRICS: dict[str, str] = {
     "visitors": "uniqExact(visitor_id)",
-    "sessions": "count()",
-    "pageviews": "sum(views)",
-    "bounce_rate": "if(count() = 0, 0, countIf(views = 1 AND engagements = 0) / count())",
-    "engagement_rate": "if(count() = 0, 0, "
-    "countIf(engaged_ms >= 10000 OR views >= 2 OR customs > 0) / count())",
-    "views_per_session": "if(count() = 0, 0, sum(views) / count())",
-    "avg_session_duration_ms": "if(count() = 0, 0, avg(duration_ms))",
-    "avg_engaged_ms": "if(count() = 0, 0, avg(engaged_ms))",
-    "error_rate": "if(sum(views) = 0, 0, sum(error_pages) / sum(views))",
+    "sessions": "countIf(counted)",
+    "pageviews": "sum(pv)",
+    "bounce_rate": "if(countIf(counted) = 0, 0, "
+    "countIf(counted AND views = 1 AND engagements = 0) / countIf(counted))",
+    "engagement_rate": "if(countIf(counted) = 0, 0, countIf(counted AND "
+    "(engaged_ms >= 10000 OR views >= 2 OR customs > 0)) / countIf(counted))",
+    "views_per_session": "if(countIf(counted) = 0, 0, sumIf(views, counted) / countIf(counted))",
+    "avg_session_duration_ms": "if(countIf(counted) = 0, 0, avgIf(duration_ms, counted))",
+    "avg_engaged_ms": "if(countIf(counted) = 0, 0, avgIf(engaged_ms, counted))",
+    "error_rate": "if(sum(pv) = 0, 0, sum(ev) / sum(pv))",
 }
+#: Counted by the event's own time (the rest by the session's start).
+EVENT_METRICS = ("visitors", "pageviews", "error_rate")
 METRIC_NEEDS: dict[str, tuple[str, ...]] = {
     "visitors": ("visitor_id",),
     "sessions": (),
-    "pageviews": ("views",),
+    "pageviews": (),
     "bounce_rate": ("views", "engagements"),
     "engagement_rate": ("engaged_ms", "views", "customs"),
     "views_per_session": ("views",),
     "avg_session_duration_ms": ("duration_ms",),
     "avg_engaged_ms": ("engaged_ms",),
-    "error_rate": ("views", "error_pages"),
+    "error_rate": (),
 }
 
 
@@ -267,5 +286,5 @@ def needs_of(metrics: Iterable[str]) -> set[str]:
     return {column for metric in metrics for column in METRIC_NEEDS[metric]}
 
 
-def session_metric_columns(names: Iterable[str]) -> str:
-    return ", ".join(f"{SESSION_METRICS[name]} AS {name}" for name in names)
+def metric_columns(names: Iterable[str]) -> str:
+    return ", ".join(f"{METRICS[name]} AS {name}" for name in names)

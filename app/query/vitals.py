@@ -27,7 +27,8 @@ import msgspec
 from app.query import vitals_cache
 from app.query.pages import PAGE_COLUMNS, Range, error_counts, utc_days
 from app.query.params import Query, QueryError
-from app.query.sql import Sql, session_rows
+from app.query.sql import SESSION_CONSTANT, Sql, filter_condition, session_rows
+from app.query.traffic import Sessions, event_conditions, look_up
 from app.store.client import Store
 
 __all__ = ["VITAL_NAMES", "vitals"]
@@ -64,10 +65,17 @@ def _summary(
 
 
 def _conditions(
-    sql: Sql, query: Query, names: tuple[str, ...], *, ranges_condition: str
+    sql: Sql,
+    query: Query,
+    names: tuple[str, ...],
+    found: Sessions | None,
+    *,
+    ranges_condition: str,
 ) -> list[str]:
     """WHERE conditions over raw vital events: the site, the names, the time ranges and
-    the filters."""
+    the filters — a dimension the vitals rollups have (page, route, device, browser,
+    country) on the vital's own column, any other through the session (`event_conditions`,
+    with the query's looked-up sessions `found`)."""
     conditions = [
         f"site_id = {sql.bind(query.site, 'String')}",
         "type = 'vital'",
@@ -79,26 +87,20 @@ def _conditions(
         column = _ROLLUP_DIMENSIONS.get(spec.dimension)
         if column is None:
             session_filters.append(spec)
-            continue
-        parts = []
-        if spec.values:
-            parts.append(f"{column} IN {sql.bind(list(spec.values), 'Array(String)')}")
-        parts += [f"startsWith({column}, {sql.bind(p, 'String')})" for p in spec.prefixes]
-        condition = "(" + " OR ".join(parts) + ")"
-        conditions.append(f"NOT {condition}" if spec.negate else condition)
+        else:
+            conditions.append(filter_condition(sql, column, spec))
     if session_filters:
-        only_sessions = Query(
-            site=query.site,
-            start=query.start,
-            end=query.end,
-            tz=query.tz,
-            filters=tuple(session_filters),
-        )
-        conditions.append(
-            f"cityHash64(sid, session_seq) IN (SELECT session_key FROM "
-            f"({session_rows(sql, only_sessions)}))"
-        )
+        only_sessions = msgspec.structs.replace(query, filters=tuple(session_filters))
+        conditions += event_conditions(sql, only_sessions, found)
     return conditions
+
+
+def _by_session(query: Query) -> bool:
+    """Whether a filter of `query` selects vitals through their sessions' set."""
+    return any(
+        f.dimension not in _ROLLUP_DIMENSIONS and f.dimension not in SESSION_CONSTANT
+        for f in query.filters
+    )
 
 
 _LEVELS_SQL = ", ".join(str(level) for level in LEVELS)
@@ -114,6 +116,7 @@ def _raw_part(
     ranges: tuple[Range, ...],
     *,
     states: bool,
+    found: Sessions | None = None,
 ) -> str:
     """(dim, name, dim_value, n, g, p, q) of raw vital events in `ranges`, one row per
     dimension value, as the rollup's view makes them (with the filters, if any)."""
@@ -124,7 +127,7 @@ def _raw_part(
     within = " OR ".join(
         f"(ts >= {sql.instant(start)} AND ts < {sql.instant(end)})" for start, end in ranges
     )
-    conditions = _conditions(sql, query, names, ranges_condition=within)
+    conditions = _conditions(sql, query, names, found, ranges_condition=within)
     if len(ranges) > 1:  # edge ranges lie within one UTC day each: let the key skip the rest
         days = [start.astimezone(dt.UTC).date() for start, _ in ranges]
         conditions.append(f"toDate(ts) IN {sql.bind(days, 'Array(Date)')}")
@@ -201,6 +204,7 @@ def _sources(
     dims: tuple[str, ...],
     *,
     states: bool,
+    found: Sessions | None = None,
 ) -> str:
     """Vital rows of the period for `dims` — (dim, name, dim_value, n, g, p, q), q the
     t-digest state or, without `states`, 0.
@@ -211,7 +215,8 @@ def _sources(
     the minutes around the hours from raw events. With filters: raw events.
     """
     if query.filters:
-        return _raw_part(sql, query, names, dims, ((query.start, query.end),), states=states)
+        period = ((query.start, query.end),)
+        return _raw_part(sql, query, names, dims, period, states=states, found=found)
     cut = utc_days(query)
     weeks, days = whole_weeks(cut.days) if cut.days else (None, ())
     hours, minutes = whole_hours(cut.edges)
@@ -313,7 +318,8 @@ def _aggregate(
     dims = ("", "target", by) if by else ("", "target")
     shown = (by, query.limit)
     if known is None or query.filters:
-        return _merge(store, query, names, shown, dims, None)
+        found = look_up(store, query)[0] if _by_session(query) else None
+        return _merge(store, query, names, shown, dims, None, found)
     segments, live = _segments(query, known, dt.datetime.now(dt.UTC))
     with vitals_cache.cache_lock:
         table = None  # each cached part holds the ones before it: the last has them all
@@ -330,6 +336,7 @@ def _merge(
     shown_values: tuple[str, int],
     dims: tuple[str, ...],
     cached: str | None,
+    found: Sessions | None = None,
 ) -> list[tuple[Any, ...]]:
     """`_aggregate` over the rows of the `cached` table (if any) and the sources of
     `query` (None: nothing after the cached part); `shown_values` is `by` and the limit."""
@@ -339,7 +346,7 @@ def _merge(
     def sources(dims: tuple[str, ...], *, states: bool) -> str:
         parts = [_cached_rows(cached, states=states)] if cached else []
         if query is not None:
-            parts.append(_sources(sql, query, names, dims, states=states))
+            parts.append(_sources(sql, query, names, dims, states=states, found=found))
         return " UNION ALL ".join(parts)
 
     shown = ""
@@ -371,47 +378,19 @@ def _attribution(rows: list[tuple[Any, ...]], names: tuple[str, ...]) -> dict[st
     return worst
 
 
-def _error_counts(
-    store: Store, query: Query, dimension: str, values: list[str] | None
-) -> dict[str, tuple[int, int]]:
-    sql = Sql(store.db)
-    text = error_counts(sql, query, dimension, values)
-    return {
-        value: (int(views), int(errors)) for value, views, errors in store.rows(text, sql.params)
-    }
-
-
 def _page_error_rates(
-    store: Store,
-    query: Query,
-    dimension: str,
-    values: list[str],
-    known: vitals_cache.Settled | None,
+    store: Store, query: Query, dimension: str, values: list[str]
 ) -> dict[str, float]:
-    """Errored page views over page views of each page (route), the closed days' counts
-    of every page kept per process (they never change)."""
-    # The error rate is the page's, whatever the vitals filters.
-    rest: Query | None = msgspec.structs.replace(query, filters=())
-    parts: list[dict[str, tuple[int, int]]] = []
-    horizon = dt.datetime.combine(known.horizon, dt.time(), dt.UTC) if known else query.start
-    if known is not None and query.start < horizon:
-        closed_end = min(query.end, horizon)
-        closed = msgspec.structs.replace(query, filters=(), end=closed_end)
-        key = (known.recorded, query.site, dimension, query.start.astimezone(dt.UTC), closed_end)
-        parts.append(
-            vitals_cache.cached_counts(key, lambda: _error_counts(store, closed, dimension, None))
-        )
-        rest = msgspec.structs.replace(closed, start=closed_end, end=query.end)
-        rest = rest if closed_end < query.end else None
-    if rest is not None:
-        parts.append(_error_counts(store, rest, dimension, values))
-    rates: dict[str, float] = {}
-    for value in values:
-        views = sum(part.get(value, (0, 0))[0] for part in parts)
-        errors = sum(part.get(value, (0, 0))[1] for part in parts)
-        if views:
-            rates[value] = round(errors / views, 6)
-    return rates
+    """Errored page views over page views of each page (route) shown: the page's own,
+    whatever the vitals filters (`app/query/pages.py: error_counts`)."""
+    sql = Sql(store.db)
+    unfiltered = msgspec.structs.replace(query, filters=())
+    text = error_counts(sql, unfiltered, dimension, values)
+    return {
+        value: round(int(errors) / int(views), 6)
+        for value, views, errors in store.rows(text, sql.params)
+        if views
+    }
 
 
 def errors_impact(store: Store, query: Query) -> dict[str, Any]:
@@ -474,7 +453,7 @@ def vitals(store: Store, query: Query) -> dict[str, Any]:
         )[: query.limit]
         if query.by in PAGE_COLUMNS:
             shown = [r["value"] for r in ordered]
-            rates = _page_error_rates(store, query, query.by, shown, known)
+            rates = _page_error_rates(store, query, query.by, shown)
             for row in ordered:
                 row["error_rate"] = rates.get(row["value"], 0.0)
         result["by"] = query.by

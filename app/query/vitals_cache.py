@@ -33,7 +33,6 @@ __all__ = [
     "CACHED_PERIODS",
     "Settled",
     "cache_lock",
-    "cached_counts",
     "cached_entries",
     "cached_table",
     "clear_cache",
@@ -48,8 +47,6 @@ _STATE_TYPE = "AggregateFunction(quantilesTDigest(0.5, 0.75, 0.9, 0.95, 0.99), F
 cache_lock = threading.RLock()
 #: Entry key -> the slot of its table, least recently used first.
 _entries: OrderedDict[Hashable, int] = OrderedDict()
-CACHED_COUNTS = 16
-_counts: OrderedDict[Hashable, dict[str, tuple[int, int]]] = OrderedDict()
 
 
 class Settled(msgspec.Struct, frozen=True):
@@ -87,22 +84,6 @@ def clear_cache() -> None:
     """Forget every entry (a benchmark measures a cold process with it)."""
     with cache_lock:
         _entries.clear()
-        _counts.clear()
-
-
-def cached_counts(
-    key: Hashable, read: Callable[[], dict[str, tuple[int, int]]]
-) -> dict[str, tuple[int, int]]:
-    """Plain counts of a closed part (the page error rates' page views and errored views),
-    read once per `key` and kept (at most `CACHED_COUNTS`, least recently used out)."""
-    with cache_lock:
-        counts = _counts.get(key)
-        if counts is None:
-            counts = _counts[key] = read()
-        _counts.move_to_end(key)
-        while len(_counts) > CACHED_COUNTS:
-            _counts.popitem(last=False)
-        return counts
 
 
 def cached_entries() -> int:

@@ -13,7 +13,8 @@
   written only by materialized views, on each shard, so their sharding key is irrelevant;
 - every materialized view, `ON CLUSTER`, reading and writing the `_local` tables, so each
   shard rolls up the events it holds (readers merge the partial states, as they already
-  do: every rollup query aggregates).
+  do: every rollup query aggregates);
+- every `ALTER TABLE` of a data table (added indexes), `ON CLUSTER` on its `_local` table.
 
 Data statements of the migrations (backfills: `INSERT … SELECT` and `BACKFILL`) are
 left out with a comment: on a new cluster they have nothing to fold in. `{shard}` and
@@ -35,6 +36,7 @@ __all__ = ["ClusterDDL", "cluster_ddl", "derive_statement"]
 
 _CREATE_TABLE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)", re.I)
 _CREATE_VIEW = re.compile(r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)\.(\w+)", re.I)
+_ALTER_TABLE = re.compile(r"^ALTER TABLE (\w+)\.(\w+)\b", re.I)
 _ENGINE = re.compile(r"\bENGINE\s*=\s*(\w+)(?:\(([^)]*)\))?", re.I)
 _REPLICATED = {
     "MergeTree",
@@ -98,6 +100,10 @@ def derive_statement(statement: str, *, db: str, cluster: str, tables: set[str])
     if view:
         head = f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{view[2]} {on_cluster}"
         return [head + _local_refs(statement[view.end() :], db, tables)]
+    alter = _ALTER_TABLE.match(statement)
+    if alter and alter[2] in tables:
+        head = f"ALTER TABLE {db}.{alter[2]}_local {on_cluster}"
+        return [head + statement[alter.end() :]]
     first_line = statement.splitlines()[0]
     return [f"-- not derived (a data statement; a new cluster has no data): {first_line}"]
 
