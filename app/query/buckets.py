@@ -4,9 +4,11 @@ an instant to its bucket.
 A bucket is a local minute, hour, day or Monday-to-Sunday week, identified by the UTC
 instant it starts at. Days and weeks start at local midnight, so a DST day has 23 or 25
 hours; on the day clocks go back, the repeated local hour is two buckets with the same
-local label and different offsets. ClickHouse computes the same starts
-(`toStartOfHour(toTimeZone(t, zone))` and friends, checked in tests/unit/test_buckets.py
-against Python's zoneinfo).
+local label and different offsets. ClickHouse's own functions
+(`toStartOfHour(toTimeZone(t, zone))` and friends) decide which bucket an instant is in,
+and the list of a period's buckets is made by the same functions (`bucket_starts`), so
+the two cannot disagree, even in a zone whose clocks move by half an hour
+(Australia/Lord_Howe, where ClickHouse's hours after the change start at half past).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import bisect
 import datetime as dt
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
+
+from app.query.sql import Sql
+from app.store.client import Store
 
 __all__ = ["MAX_BUCKETS", "bucket_index", "bucket_sql", "bucket_starts", "label", "start_label"]
 
@@ -27,6 +32,8 @@ _SQL = {
     "day": "toStartOfDay(toTimeZone({t}, {tz}))",
     "week": "toDateTime(toMonday(toTimeZone({t}, {tz})), {tz})",
 }
+#: Every bucket is at least this long, so instants this far apart meet every bucket.
+_SAMPLE_SECONDS = {"minute": 60, "hour": 900, "day": 900, "week": 900}
 
 
 def bucket_sql(interval: str, tz: str) -> Callable[[str], str]:
@@ -36,45 +43,25 @@ def bucket_sql(interval: str, tz: str) -> Callable[[str], str]:
     return lambda column: template.replace("{t}", column)
 
 
-def _floor(moment: dt.datetime, interval: str, zone: ZoneInfo) -> dt.datetime:
-    local = moment.astimezone(zone)
-    if interval == "minute":
-        return local.replace(second=0, microsecond=0).astimezone(dt.UTC)
-    if interval == "hour":
-        # Same offset as `local` (fold kept): in the repeated hour of a DST change, each
-        # of the two hours starts at its own instant.
-        return local.replace(minute=0, second=0, microsecond=0).astimezone(dt.UTC)
-    day = local.date()
-    if interval == "week":
-        day -= dt.timedelta(days=day.weekday())
-    return dt.datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(dt.UTC)
-
-
-_STEP = {
-    "minute": dt.timedelta(minutes=1),
-    "hour": dt.timedelta(hours=1),
-    "day": dt.timedelta(hours=20),
-    "week": dt.timedelta(days=6),
-}
-
-
 def bucket_starts(
-    start: dt.datetime, end: dt.datetime, interval: str, zone: ZoneInfo
+    store: Store, start: dt.datetime, end: dt.datetime, interval: str, zone: ZoneInfo
 ) -> list[dt.datetime]:
     """The UTC starts of every bucket that overlaps [start, end), in order (the first may
-    lie before `start`), at most `MAX_BUCKETS`."""
-    starts = [_floor(start, interval, zone)]
-    step = _STEP[interval]
-    while len(starts) < MAX_BUCKETS:
-        candidate = starts[-1] + step
-        following = _floor(candidate, interval, zone)
-        while following <= starts[-1]:  # a longer bucket (a 25-hour day): step on
-            candidate += step / 4
-            following = _floor(candidate, interval, zone)
-        if following >= end:
-            break
-        starts.append(following)
-    return starts
+    lie before `start`), at most `MAX_BUCKETS`: the buckets of instants from `start`,
+    `_SAMPLE_SECONDS` apart."""
+    sql = Sql(store.db)
+    bucket = bucket_sql(interval, sql.bind(zone.key, "String"))
+    first = int(start.timestamp())
+    step = _SAMPLE_SECONDS[interval]
+    samples = max(1, -(-(int(end.timestamp()) - first) // step))
+    rows = store.rows(
+        f"SELECT DISTINCT toUnixTimestamp({bucket('t')}) AS b FROM (SELECT "
+        f"toDateTime({sql.bind(first, 'UInt32')} + number * {step}, 'UTC') AS t "
+        f"FROM numbers({sql.bind(samples, 'UInt64')})) WHERE t < {sql.instant(end)} "
+        f"ORDER BY b LIMIT {MAX_BUCKETS}",
+        sql.params,
+    )
+    return [dt.datetime.fromtimestamp(b, dt.UTC) for (b,) in rows]
 
 
 def bucket_index(starts: list[dt.datetime], moment: dt.datetime) -> int:

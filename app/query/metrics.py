@@ -118,7 +118,7 @@ def timeseries(store: Store, query: Query) -> dict[str, Any]:
 
     def series(period: Query) -> list[dict[str, Any]]:
         zone = period.zone
-        starts = buckets.bucket_starts(period.start, period.end, period.interval, zone)
+        starts = buckets.bucket_starts(store, period.start, period.end, period.interval, zone)
         session_names = tuple(n for n in names if n not in EVENT_METRICS)
         sessions = _session_series(store, period, session_names, starts)
         events = (

@@ -30,6 +30,7 @@ import pytest
 
 from app.config import Settings
 from app.query import metrics, vitals
+from app.query import traffic as traffic_module
 from app.query.params import DIMENSIONS, parse_query
 from app.store.client import Store
 from app.store.closer import SETTLE_MARGIN, settle_sessions
@@ -233,6 +234,23 @@ def test_every_answer_counts_by_local_time(
     for path in ("open", "raw"):
         paths(path)
         _check(store, traffic[zone], path)
+
+
+def test_crossing_sessions_beyond_the_bound_are_found_by_a_subquery(
+    store: Store, traffic: dict[str, Traffic], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    generated = traffic["Asia/Kolkata"]
+    day = generated.day.isoformat()
+    query = parse_query(generated.site, {"from": [day], "to": [day], "tz": ["Asia/Kolkata"]})
+    page = parse_query(
+        generated.site,
+        {"from": [day], "to": [day], "tz": ["Asia/Kolkata"], "entry_page!": ["/nowhere"]},
+    )
+    bound = (metrics.overview(store, query), metrics.breakdown(store, page, "source"))
+    assert traffic_module.crossing_sessions(store, query).sessions  # some cross the edges
+    monkeypatch.setattr(traffic_module, "MAX_BOUND_CROSSING", 0)
+    assert traffic_module.crossing_sessions(store, query).overflow
+    assert (metrics.overview(store, query), metrics.breakdown(store, page, "source")) == bound
 
 
 def test_every_answer_counts_by_local_time_once_settled(
