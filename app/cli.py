@@ -289,6 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--site", help="send to this site (default: a new site demo.test)")
     demo.add_argument("--token", help="the site's API token (with --site)")
+    demo.add_argument(
+        "--tz",
+        help="also check each local day of this IANA zone (traffic centred on its midnight)",
+    )
     demo.add_argument("--json", action="store_true")
     demo.set_defaults(func=cmd_demo)
 

@@ -5,7 +5,9 @@ errors on some pages, clicks, scrolls, custom events, returning visitors, and a 
 bot traffic that Beacon must drop), sends them to a running Beacon as protocol-v1
 batches — one request per page, as the snippet does — and computes, from what it sent,
 the overview metrics by the definitions of DESIGN §6. Then it reads the overview API for
-the same period and prints both side by side.
+the same period and prints both side by side. With `--tz ZONE` the traffic is centred on
+the zone's last local midnight, and every local day it touches is checked too (page
+views by their own time, sessions by their start, visitors with any event in the day).
 
 Visitors are told apart by their user agent (each demo visitor's is unique), so the
 ground truth holds whatever the server's client-IP setting. Traffic goes to the given
@@ -24,6 +26,7 @@ import time
 import urllib.parse
 import uuid
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -98,6 +101,23 @@ class Request(msgspec.Struct):
     body: bytes
 
 
+class SentSession(msgspec.Struct):
+    """What one human session sent: enough to count any period by DESIGN §6."""
+
+    agent: str
+    start_ms: int
+    last_ms: int
+    interacted: bool
+    customs: int
+    engaged_ms: int
+    #: (time, type, page-view id) of every event sent.
+    events: list[tuple[int, str, str]]
+
+    @property
+    def views(self) -> int:
+        return sum(1 for _, kind, _ in self.events if kind == "pageview")
+
+
 def _zipf_page(rng: random.Random) -> str:
     # P(rank k) ~ 1/k: inverse-transform sampling over the page list.
     weights_total = sum(1 / k for k in range(1, len(PAGES) + 1))
@@ -110,17 +130,50 @@ def _zipf_page(rng: random.Random) -> str:
     return PAGES[-1]
 
 
+def truth_of(
+    sent: list[SentSession], start_ms: int, end_ms: int, *, bots: int, requests: int, events: int
+) -> GroundTruth:
+    """The overview of [start, end) by DESIGN §6: page views (and errored page views) by
+    their own time, session metrics over the sessions that start in it, visitors with
+    any event in it."""
+    sessions = [s for s in sent if start_ms <= s.start_ms < end_ms]
+    inside = [(s, e) for s in sent for e in s.events if start_ms <= e[0] < end_ms]
+    pageviews = sum(1 for _, (_, kind, _) in inside if kind == "pageview")
+    errored = len({pid for _, (_, kind, pid) in inside if kind == "error"})
+    visitors = len({s.agent for s, _ in inside})
+    count = len(sessions)
+    views = sum(s.views for s in sessions)
+    bounces = sum(s.views == 1 and not s.interacted for s in sessions)
+    engaged = sum(s.engaged_ms >= 10_000 or s.views >= 2 or s.customs > 0 for s in sessions)
+    return GroundTruth(
+        visitors=visitors,
+        sessions=count,
+        pageviews=pageviews,
+        bounce_rate=round(bounces / count, 6) if count else 0.0,
+        engagement_rate=round(engaged / count, 6) if count else 0.0,
+        views_per_session=round(views / count, 6) if count else 0.0,
+        avg_session_duration_ms=round(sum(s.last_ms - s.start_ms for s in sessions) / count, 3)
+        if count
+        else 0.0,
+        avg_engaged_ms=round(sum(s.engaged_ms for s in sessions) / count, 3) if count else 0.0,
+        error_rate=round(errored / pageviews, 6) if pageviews else 0.0,
+        bot_sessions=bots,
+        requests=requests,
+        events=events,
+    )
+
+
 def generate(
     site: str, sessions: int, *, start_ms: int, end_ms: int, seed: int = 42
-) -> tuple[list[list[Request]], GroundTruth]:
+) -> tuple[list[list[Request]], list[SentSession], GroundTruth]:
     """The requests of `sessions` sessions between start and end (one list per session,
-    in the order a browser sends them), and their truth."""
+    in the order a browser sends them), what the human ones sent, and the truth of the
+    whole span."""
     rng = random.Random(seed)
     traffic: list[list[Request]] = []
+    sent: list[SentSession] = []
     visitors: list[str] = []
-    human = bots = 0
-    pageviews = bounces = engaged_sessions = error_pages = 0
-    duration_total = engaged_total = 0
+    bots = 0
     events_sent = 0
     span = end_ms - start_ms - 3_600_000
     for _ in range(sessions):
@@ -143,7 +196,7 @@ def generate(
         session_engaged = 0
         interacted = False
         customs = 0
-        session_error_pages = 0
+        session_events: list[tuple[int, str, str]] = []
         referrer = rng.choice(REFERRERS)
         for index in range(page_count):
             pid = uuid.uuid4().hex[:16]
@@ -232,7 +285,6 @@ def generate(
                         "stack": "TypeError: x\n    at render (https://demo.test/app.js:1:2)",
                     }
                 )
-                session_error_pages += 1
             if scroll > 50:
                 interacted = True
             events.append(
@@ -271,38 +323,22 @@ def generate(
             body = {"site": site, "sid": sid, "sent_at": 0, "events": events}
             requests.append(Request(agent, json.dumps(body).encode()))
             events_sent += len(events)
+            session_events += [(e["ts"], e["t"], pid) for e in events]
             ts += dwell + rng.randrange(500, 60_000)  # never a 30-minute gap
         if is_bot:
             bots += 1
             continue
-        human += 1
-        pageviews += page_count
-        bounces += page_count == 1 and not interacted
-        engaged_sessions += session_engaged >= 10_000 or page_count >= 2 or customs > 0
-        duration_total += last_ts - first_ts
-        engaged_total += session_engaged
-        error_pages += session_error_pages
+        sent.append(
+            SentSession(
+                agent, first_ts, last_ts, interacted, customs, session_engaged, session_events
+            )
+        )
     # Sessions interleave, as visitors do; a session's own requests keep their order (a
     # browser sends a page's batch before the next page exists).
     rng.shuffle(traffic)
-    distinct_visitors = len(
-        {r[0].user_agent for r in traffic if r and "BeaconDemo/" in r[0].user_agent}
-    )
-    truth = GroundTruth(
-        visitors=distinct_visitors,
-        sessions=human,
-        pageviews=pageviews,
-        bounce_rate=round(bounces / human, 6) if human else 0.0,
-        engagement_rate=round(engaged_sessions / human, 6) if human else 0.0,
-        views_per_session=round(pageviews / human, 6) if human else 0.0,
-        avg_session_duration_ms=round(duration_total / human, 3) if human else 0.0,
-        avg_engaged_ms=round(engaged_total / human, 3) if human else 0.0,
-        error_rate=round(error_pages / pageviews, 6) if pageviews else 0.0,
-        bot_sessions=bots,
-        requests=sum(len(r) for r in traffic),
-        events=events_sent,
-    )
-    return traffic, truth
+    requests = sum(len(r) for r in traffic)
+    truth = truth_of(sent, start_ms, end_ms + 1, bots=bots, requests=requests, events=events_sent)
+    return traffic, sent, truth
 
 
 async def _send_all(url: str, traffic: list[list[Request]], concurrency: int) -> dict[int, int]:
@@ -349,14 +385,12 @@ async def _send_all(url: str, traffic: list[list[Request]], concurrency: int) ->
     return statuses
 
 
-def _overview(
-    url: str, site: str, token: str, start: dt.datetime, end: dt.datetime
-) -> dict[str, Any]:
+def _overview(url: str, site: str, token: str, params: dict[str, str]) -> dict[str, Any]:
     import httpx
 
     response = httpx.get(
         f"{url}/api/v1/sites/{site}/overview",
-        params={"from": start.isoformat(), "to": end.isoformat()},
+        params=params,
         headers={"authorization": f"Bearer {token}"},
         timeout=60,
     )
@@ -365,57 +399,101 @@ def _overview(
     return result
 
 
+def _mismatches(truth: dict[str, Any], overview: dict[str, Any]) -> list[str]:
+    """Keys whose answer differs: counts exactly, rates by more than 0.001, averages by
+    more than half a millisecond."""
+    wrong = []
+    for key, expected in truth.items():
+        if key not in overview:
+            continue
+        tolerance = 0.5 if key.startswith("avg_") else 0.001 if isinstance(expected, float) else 0
+        if abs(overview[key] - expected) > tolerance:
+            wrong.append(key)
+    return wrong
+
+
+def _window(now_ms: int, hours: int, zone: ZoneInfo | None) -> tuple[int, int]:
+    """The traffic's [start, end): the last `hours` up to a minute ago; in a zone, hours
+    around its last local midnight (at least ten minutes ago), so sessions cross it."""
+    end_ms = now_ms - 60_000
+    if zone is None:
+        return end_ms - hours * 3_600_000, end_ms
+    local = dt.datetime.fromtimestamp((end_ms - 600_000) / 1000, zone)
+    midnight = dt.datetime(local.year, local.month, local.day, tzinfo=zone)
+    middle = int(midnight.timestamp() * 1000)
+    end_ms = min(end_ms, middle + hours * 1_800_000)
+    return end_ms - hours * 3_600_000, end_ms
+
+
+def _local_days(start_ms: int, end_ms: int, zone: ZoneInfo) -> list[dt.date]:
+    first = dt.datetime.fromtimestamp(start_ms / 1000, zone).date()
+    last = dt.datetime.fromtimestamp((end_ms - 1) / 1000, zone).date()
+    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
 def run_demo(args: argparse.Namespace, create_site: Any) -> int:
     url = args.url.rstrip("/")
     if args.site and args.token:
         site, token = args.site, args.token
     else:
         site, token = create_site()
-    now_ms = int(time.time() * 1000)
-    end_ms = now_ms - 60_000
-    start_ms = end_ms - args.hours * 3_600_000
-    traffic, truth = generate(site, args.sessions, start_ms=start_ms, end_ms=end_ms, seed=args.seed)
+    zone = ZoneInfo(args.tz) if args.tz else None
+    start_ms, end_ms = _window(int(time.time() * 1000), args.hours, zone)
+    traffic, sent, truth = generate(
+        site, args.sessions, start_ms=start_ms, end_ms=end_ms, seed=args.seed
+    )
     began = time.monotonic()
     statuses = asyncio.run(_send_all(url, traffic, args.concurrency))
     sent_seconds = time.monotonic() - began
+    # The whole span (UTC), then with --tz each local day it touches: local days cut
+    # through the traffic, so sessions cross their edges.
     start = dt.datetime.fromtimestamp(start_ms / 1000, dt.UTC)
     end = dt.datetime.fromtimestamp(end_ms / 1000 + 1, dt.UTC)
+    periods: list[tuple[dict[str, str], int, int]] = [
+        ({"from": start.isoformat(), "to": end.isoformat()}, start_ms, end_ms + 1000)
+    ]
+    for day in _local_days(start_ms, end_ms, zone) if zone else []:
+        first = dt.datetime(day.year, day.month, day.day, tzinfo=zone)
+        after = first + dt.timedelta(days=1)  # wall-clock: the next local midnight
+        params = {"from": day.isoformat(), "to": day.isoformat(), "tz": zone.key}
+        periods.append((params, int(first.timestamp() * 1000), int(after.timestamp() * 1000)))
+    counts = {"bots": truth.bot_sessions, "requests": truth.requests, "events": truth.events}
+    checks = []
     deadline = time.monotonic() + 60
-    overview = _overview(url, site, token, start, end)
-    # Until the last batches are stored: sessions can all be there before their last pages.
-    while (
-        overview["sessions"] < truth.sessions or overview["pageviews"] < truth.pageviews
-    ) and time.monotonic() < deadline:
-        time.sleep(0.5)
-        overview = _overview(url, site, token, start, end)
+    for params, lo, hi in periods:
+        expected = msgspec.to_builtins(truth_of(sent, lo, hi, **counts))
+        overview = _overview(url, site, token, params)
+        # Until the last batches are stored: sessions can all be there before their pages.
+        while (
+            overview["sessions"] < expected["sessions"]
+            or overview["pageviews"] < expected["pageviews"]
+        ) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            overview = _overview(url, site, token, params)
+        answer = {k: v for k, v in overview.items() if k != "previous"}
+        checks.append(
+            {
+                "period": params,
+                "ground_truth": expected,
+                "overview": answer,
+                "mismatches": _mismatches(expected, answer),
+            }
+        )
+    mismatches = [f"{k} ({c['period']})" for c in checks for k in c["mismatches"]]
     report = {
         "site": site,
         "token": token,
-        "from": start.isoformat(),
-        "to": end.isoformat(),
+        "from": periods[0][0]["from"],
+        "to": periods[0][0]["to"],
         "requests": truth.requests,
         "statuses": statuses,
         "send_seconds": round(sent_seconds, 2),
-        "ground_truth": msgspec.to_builtins(truth),
-        "overview": {k: v for k, v in overview.items() if k != "previous"},
+        "ground_truth": checks[0]["ground_truth"],
+        "overview": checks[0]["overview"],
+        "periods": checks,
+        "matches": not mismatches,
+        "mismatches": mismatches,
     }
-    keys = [k for k in report["overview"] if k in report["ground_truth"]]
-    mismatches = [
-        k
-        for k in keys
-        if (
-            abs(overview[k] - report["ground_truth"][k]) > 0.001
-            if isinstance(report["ground_truth"][k], float)
-            else overview[k] != report["ground_truth"][k]
-        )
-        and not k.startswith("avg_")
-    ] + [
-        k
-        for k in keys
-        if k.startswith("avg_") and abs(overview[k] - report["ground_truth"][k]) > 0.5
-    ]
-    report["matches"] = not mismatches
-    report["mismatches"] = mismatches
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -423,10 +501,14 @@ def run_demo(args: argparse.Namespace, create_site: Any) -> int:
             f"site {site} — sent {truth.requests} requests ({truth.events} events, "
             f"{truth.bot_sessions} bot sessions) in {sent_seconds:.1f}s: {statuses}"
         )
-        print(f"period: from={report['from']} to={report['to']}")
-        print(f"{'metric':26}{'ground truth':>16}{'overview API':>16}")
-        for key in keys:
-            print(f"{key:26}{report['ground_truth'][key]:>16}{overview[key]:>16}")
-        print("match" if not mismatches else f"MISMATCH: {', '.join(mismatches)}")
+        for check in checks:
+            period = check["period"]
+            zone_name = period.get("tz", "UTC")
+            print(f"\nperiod: from={period['from']} to={period['to']} ({zone_name})")
+            print(f"{'metric':26}{'ground truth':>16}{'overview API':>16}")
+            for key, value in check["ground_truth"].items():
+                if key in check["overview"]:
+                    print(f"{key:26}{value:>16}{check['overview'][key]:>16}")
+        print("\nmatch" if not mismatches else f"\nMISMATCH: {', '.join(mismatches)}")
         print(f"token for this site: {token}")
     return 0 if not mismatches else 1

@@ -67,7 +67,20 @@ async def answer(
 
 
 SITE = "/api/v1/sites/{site:str}"
-_guarded: dict[str, Any] = {"guards": [require_site_token], "tags": ["analytics"]}
+#: DESIGN §6 and §7, stated on every analytics route of the OpenAPI schema.
+PERIOD_RULES = (
+    "Periods and buckets (any IANA zone, `tz`): an event count (page views, errors, vital "
+    "samples, clicks, a page's error rate) belongs to the bucket of the event's own time; a "
+    "session metric (sessions, bounce and engagement rates, views per session, durations, "
+    "engaged time) to the bucket in which the session starts; visitors are the distinct "
+    "visitors with any event in the bucket. `from`/`to`: a date `to` is the last whole day "
+    "included (the period ends at the next local midnight); a date-time `to` is exclusive."
+)
+_guarded: dict[str, Any] = {
+    "guards": [require_site_token],
+    "tags": ["analytics"],
+    "description": PERIOD_RULES,
+}
 
 
 @get(SITE + "/overview", summary="Visitors, sessions, rates and durations", **_guarded)

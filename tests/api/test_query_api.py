@@ -133,14 +133,19 @@ def test_openapi_lists_the_public_paths(server: BeaconProcess) -> None:
     schema = httpx.get(server.base_url + "/schema/openapi.json").json()
     for path in ("overview", "timeseries", "vitals", "sessions", "events", "realtime"):
         assert f"/api/v1/sites/{{site}}/{path}" in schema["paths"]
+    # DESIGN §6 and §7, one sentence each, on the analytics routes.
+    description = schema["paths"]["/api/v1/sites/{site}/overview"]["get"]["description"]
+    assert "the event's own time" in description and "session starts" in description
+    assert "a date `to` is the last whole day included" in description
 
 
 @pytest.mark.slow
 def test_demo_overview_equals_its_ground_truth(server: BeaconProcess) -> None:
-    """`beacon demo` through HTTP (bots included), then the overview API: exact counts."""
+    """`beacon demo` through HTTP (bots included), then the overview API: exact counts, for
+    the whole span and for each day of Asia/Kathmandu (+5:45) it touches."""
     done = subprocess.run(
         [sys.executable, "-m", "app", "demo", "--sessions", "1500", "--json",
-         "--url", server.base_url, "--seed", "11"],
+         "--url", server.base_url, "--seed", "11", "--tz", "Asia/Kathmandu"],
         cwd=REPO, env=server.env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -154,3 +159,7 @@ def test_demo_overview_equals_its_ground_truth(server: BeaconProcess) -> None:
         assert abs(overview[key] - truth[key]) <= 0.001, key
     for key in ("avg_session_duration_ms", "avg_engaged_ms"):
         assert abs(overview[key] - truth[key]) <= 0.5, key
+    local_days = [c for c in report["periods"] if c["period"].get("tz") == "Asia/Kathmandu"]
+    assert len(local_days) == 2  # the traffic is centred on a local midnight
+    assert all(c["ground_truth"]["sessions"] > 0 for c in local_days)
+    assert report["matches"], report["mismatches"]

@@ -30,15 +30,12 @@ def _answers(store: Store) -> tuple[Any, ...]:
 
 def _raw_pages(store: Store) -> dict[str, tuple[int, int, int, int]]:
     """(page views, visitors, sessions, errored page views) per page straight from the
-    events: distinct counts per UTC day, added up."""
+    events: distinct counts over the whole period (DESIGN §6)."""
     rows = store.rows(
-        "SELECT path, sum(pv), sum(v), sum(s), sum(e) FROM (SELECT path, toDate(ts) AS day, "
-        "countIf(type = 'pageview') AS pv, uniqExactIf(visitor_id, type = 'pageview') AS v, "
-        "uniqExactIf((sid, session_seq), type = 'pageview') AS s, "
-        "uniqExactIf(pid, type = 'error') AS e "
+        "SELECT path, countIf(type = 'pageview'), uniqExactIf(visitor_id, type = 'pageview'), "
+        "uniqExactIf((sid, session_seq), type = 'pageview'), uniqExactIf(pid, type = 'error') "
         f"FROM {store.table('events')} WHERE site_id = {{site:String}} "
-        "AND ts >= {a:DateTime64(3, 'UTC')} AND ts < {b:DateTime64(3, 'UTC')} "
-        "GROUP BY path, day) GROUP BY path",
+        "AND ts >= {a:DateTime64(3, 'UTC')} AND ts < {b:DateTime64(3, 'UTC')} GROUP BY path",
         {
             "site": SITE,
             "a": (END - dt.timedelta(days=30)).replace(tzinfo=None),
