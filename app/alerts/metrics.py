@@ -34,7 +34,7 @@ from typing import Any
 
 import msgspec
 
-from app.alerts.anomaly import baseline_of, robust_z
+from app.alerts.anomaly import score_last
 from app.alerts.evaluate import Reading
 from app.alerts.rules import RuleSpec
 from app.query import metrics as query_metrics
@@ -329,15 +329,11 @@ class MetricReader:
         values = [float(p[spec.metric]) for p in points]
         # Weeks before the site's first page view are not a baseline: leave them out.
         first = next((i for i, p in enumerate(points) if p["pageviews"]), len(points))
-        baseline = baseline_of(values, weeks=spec.anomaly.weeks, first=first)
         last = points[-1]
         samples_key = _SAMPLES_OF.get(spec.metric)
-        score = robust_z(values[-1], baseline, metric=spec.metric)
+        score = score_last(values, weeks=spec.anomaly.weeks, metric=spec.metric, first=first)
         if score is None:
-            return Reading(
-                value=values[-1],
-                error=f"{len(baseline)} usable weeks of history, at least 3 are needed",
-            )
+            return Reading(value=values[-1], error="too little history: at least 3 earlier weeks")
         return Reading(
             value=values[-1],
             samples=int(last[samples_key]) if samples_key else None,
@@ -345,7 +341,6 @@ class MetricReader:
             detail={
                 "hour": last["date"],
                 "median": round(score.median, 6),
-                "scale": round(score.scale, 6),
                 "z": round(score.z, 3),
                 "weeks": score.weeks,
             },

@@ -145,10 +145,10 @@ Channel = WebhookChannel | SlackChannel | AlertmanagerChannel | EmailChannel
 
 class Anomaly(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
     #: Robust z-score (median/MAD) at which the value is anomalous.
-    z: Annotated[float, msgspec.Meta(gt=0, le=100)] = 3.5
+    z: Annotated[float, msgspec.Meta(gt=0, le=100)] = 4.5
     direction: Literal["up", "down", "both"] = "both"
     #: Previous weeks compared (the same hour of the week in each).
-    weeks: Annotated[int, msgspec.Meta(ge=3, le=12)] = 6
+    weeks: Annotated[int, msgspec.Meta(ge=3, le=12)] = 8
 
 
 class RuleSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):

@@ -12,7 +12,7 @@ it, from SciPy (no hand-rolled statistics):
   Theil-Sen line by more than a quarter of their median (robust spread, 1.4826 · MAD),
   else `stable`;
 - **anomalies**: buckets whose distance from the line is a robust z-score of 3.5 or more
-  (median/MAD of the residuals, with `app.alerts.anomaly`'s floor).
+  (median/MAD of the residuals, at least Poisson noise for counts, 5 % of the level).
 
 Limits: at least `MIN_POINTS` buckets; the current, unfinished bucket is part of the
 series like in the API (ask for a period that ends now to include it, or up to the last
@@ -30,7 +30,7 @@ from litestar import Request, Response, get
 from litestar.exceptions import ValidationException
 from scipy import stats
 
-from app.alerts.anomaly import MAD_SCALE, scale_floor
+from app.alerts.anomaly import COUNT_METRICS, MAD_SCALE
 from app.auth import require_site_token
 from app.query import metrics as query_metrics
 from app.query.params import Query, QueryError, parse_query
@@ -48,6 +48,12 @@ _DAYS = {"minute": 1 / 1440, "hour": 1 / 24, "day": 1.0, "week": 7.0}
 
 def _finite(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
+
+
+def _floor(metric: str, level: float) -> float:
+    """The least spread of residuals: Poisson noise for counts, 5 % of the level."""
+    poisson = math.sqrt(max(level, 0.0)) if metric in COUNT_METRICS else 0.005
+    return max(poisson, 0.05 * abs(level), 1e-9)
 
 
 def trend_of(
@@ -68,7 +74,7 @@ def trend_of(
     mad = statistics.median(abs(r - center) for r in residuals)
     level = statistics.median(values)
     spread = MAD_SCALE * mad
-    scale = max(spread, scale_floor(metric, level))
+    scale = max(spread, _floor(metric, level))
     significant = math.isfinite(p_value) and p_value < ALPHA and (low > 0 or high < 0)
     if significant:
         direction = "increasing" if slope > 0 else "decreasing"
