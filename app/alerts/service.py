@@ -434,7 +434,7 @@ class AlertService:
 
     async def resolve(self, record: RuleRecord, alert_id: str, actor: str, note: str) -> bool:
         """A person resolves an alert. Recorded at once; applied now when this process
-        evaluates, else by the lease holder's next round. True when applied now."""
+        evaluates (True), else by the lease holder's next round (False)."""
         now = dt.datetime.now(dt.UTC)
         row = HistoryRow(
             site_id=record.site,
@@ -445,19 +445,20 @@ class AlertService:
             actor=actor,
             note=note,
         )
-        await anyio.to_thread.run_sync(self.alerts.add_history, row)
         if not self.leader:
+            await anyio.to_thread.run_sync(self.alerts.add_history, row)
             return False
+        # Under the round's lock, so a round cannot apply the request half-way.
         async with self._lock:
+            await anyio.to_thread.run_sync(self.alerts.add_history, row)
             states = await self._load()
             state = states.get(record.rule_id)
             if state is None or state.alert_id != alert_id:
                 return False
             new, transition = resolve_by_hand(state, now, actor or "api")
-            if transition is None:
-                return False
-            states[record.rule_id] = new
-            await self._commit([(record, new, transition, None)], now)
+            if transition is not None:
+                states[record.rule_id] = new
+                await self._commit([(record, new, transition, None)], now)
             return True
 
     async def test(self, record: RuleRecord) -> list[DeliveryRow]:
