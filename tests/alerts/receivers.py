@@ -23,10 +23,11 @@ __all__ = ["HttpReceiver", "Received", "SmtpReceiver", "verify_signature", "wait
 
 
 class Received:
-    def __init__(self, path: str, headers: dict[str, str], body: bytes) -> None:
+    def __init__(self, path: str, headers: dict[str, str], body: bytes, status: int) -> None:
         self.path = path
         self.headers = headers
         self.body = body
+        self.status = status
         self.at = time.time()
 
     def json(self) -> Any:
@@ -39,13 +40,14 @@ def verify_signature(secret: str, received: Received) -> bool:
 
 
 class HttpReceiver:
-    """POSTs to any path are recorded and answered 200; paths starting with `/hang`
-    answer only after `hang_seconds`."""
+    """POSTs to any path are recorded and answered 200 — 503 for paths in `failing`;
+    paths starting with `/hang` answer only after `hang_seconds`."""
 
     def __init__(self, hang_seconds: float = 30.0) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.received: list[Received] = []
+        self.failing: set[str] = set()
         self._lock = threading.Lock()
         self._release = threading.Event()
         receiver = self
@@ -53,13 +55,13 @@ class HttpReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                status = 503 if self.path in receiver.failing else 200
+                headers = {k.lower(): v for k, v in self.headers.items()}
                 with receiver._lock:
-                    receiver.received.append(
-                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                    )
+                    receiver.received.append(Received(self.path, headers, body, status))
                 if self.path.startswith("/hang"):
                     receiver._release.wait(hang_seconds)
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("content-length", "0")
                 self.end_headers()
 
@@ -80,8 +82,9 @@ class HttpReceiver:
         self._server.server_close()
 
     def at(self, path: str) -> list[Received]:
+        """What arrived at `path` and was answered 200."""
         with self._lock:
-            return [r for r in self.received if r.path == path]
+            return [r for r in self.received if r.path == path and r.status == 200]
 
 
 class _Handler:
