@@ -158,8 +158,9 @@ class MetricReader:
         self.store = store
         self.health = health
         self.series_cache = SeriesCache()
-        #: Computations run in the last `read`, by kind (for the bench and /metrics).
+        #: Computations of the last `compute`, by kind, and the seconds they took.
         self.last_counts: dict[str, int] = {}
+        self.last_seconds: dict[str, float] = {}
 
     # -- planning -----------------------------------------------------------------------
 
@@ -213,7 +214,10 @@ class MetricReader:
         results: dict[tuple[str, Any], Any] = {}
         store = self.store
 
+        seconds: dict[str, float] = dict.fromkeys(("overview", "vitals", "issues", "series"), 0.0)
+
         def run(kind: str, key: Any, call: Callable[[], Any]) -> None:
+            began = time.perf_counter()
             try:
                 results[kind, key] = call()
             except Exception as exc:
@@ -222,6 +226,7 @@ class MetricReader:
                     extra={"kind": kind, "site_id": key[0], "error": str(exc)[:300]},
                 )
                 results[kind, key] = exc
+            seconds[kind] += time.perf_counter() - began
 
         for key, query in plan.overviews.items():
             run("overview", key, lambda q=query: query_metrics.overview(store, q))
@@ -247,6 +252,7 @@ class MetricReader:
             "issues": len(plan.issues),
             "series": len(plan.series),
         }
+        self.last_seconds = {k: round(v, 3) for k, v in seconds.items()}
         return results
 
     # -- readings -----------------------------------------------------------------------

@@ -69,6 +69,8 @@ class RoundReport(msgspec.Struct, kw_only=True):
     transitions: int
     deliveries: int
     computations: dict[str, int]
+    #: Seconds spent in each kind of computation (overview, vitals, issues, series).
+    computation_seconds: dict[str, float]
     errors: int
 
 
@@ -324,6 +326,7 @@ class AlertService:
             transitions=len(changes),
             deliveries=len(deliveries),
             computations=dict(self.reader.last_counts),
+            computation_seconds=dict(self.reader.last_seconds),
             errors=errors,
         )
         self.last_round = report

@@ -218,6 +218,9 @@ class AlertStore:
     # -- rules --------------------------------------------------------------------------
 
     def save_rule(self, record: RuleRecord, *, deleted: bool = False) -> None:
+        self.save_rules([record], deleted=deleted)
+
+    def save_rules(self, records: Sequence[RuleRecord], *, deleted: bool = False) -> None:
         self._insert(
             "alert_rules",
             [
@@ -230,6 +233,7 @@ class AlertStore:
                     deleted=int(deleted),
                     version=_version(),
                 )
+                for record in records
             ],
         )
 
