@@ -173,7 +173,7 @@ class Runtime:
             LivePublisher(
                 self.store,
                 scale.redis,
-                scale.keys.prefix,
+                scale.keys,
                 self.registry.site_ids,
                 lambda: self.alerts.leader or self.settings.alerts_interval <= 0,
             )

@@ -36,6 +36,7 @@ from app.auth import require_site_token
 from app.query.engagement import realtime
 from app.query.params import Query
 from app.query.vitals import vitals
+from app.scale.keys import Keys
 from app.store.client import Store
 
 __all__ = [
@@ -43,7 +44,6 @@ __all__ = [
     "LiveHub",
     "LivePublisher",
     "compute_snapshot",
-    "live_channel",
     "live_snapshots",
 ]
 
@@ -52,10 +52,6 @@ log = logging.getLogger("beacon.alerts")
 LIVE_SECONDS = 5.0
 MAX_SECONDS = 300.0
 _encode = msgspec.json.encode
-
-
-def live_channel(prefix: str, site: str) -> str:
-    return f"{prefix}:{{{site}}}:live"
 
 
 def compute_snapshot(store: Store, site: str, now: dt.datetime) -> dict[str, Any]:
@@ -140,14 +136,14 @@ class LiveHub:
 
 
 class LivePublisher:
-    """Scale mode: publish snapshots on `<prefix>:{site}:live` for watched sites, while
-    `active()` (this process holds the alert lease)."""
+    """Scale mode: publish snapshots on the site's channel (`Keys.live`) for watched
+    sites, while `active()` (this process holds the alert lease)."""
 
     def __init__(
         self,
         store: Store,
         client: redis.asyncio.Redis,
-        prefix: str,
+        keys: Keys,
         sites: Callable[[], list[str]],
         active: Callable[[], bool],
         *,
@@ -155,7 +151,7 @@ class LivePublisher:
     ) -> None:
         self._store = store
         self._client = client
-        self._prefix = prefix
+        self._keys = keys
         self._sites = sites
         self._active = active
         self._every = every
@@ -175,13 +171,13 @@ class LivePublisher:
         sites = self._sites()
         if not sites:
             return 0
-        channels = [live_channel(self._prefix, s) for s in sites]
+        channels = [self._keys.live(s) for s in sites]
         counts = await self._client.pubsub_numsub(*channels)
         watched = [site for site, (_, n) in zip(sites, counts, strict=True) if n]
         now = dt.datetime.now(dt.UTC)
         for site in watched:
             snapshot = await anyio.to_thread.run_sync(compute_snapshot, self._store, site, now)
-            await self._client.publish(live_channel(self._prefix, site), _encode(snapshot))
+            await self._client.publish(self._keys.live(site), _encode(snapshot))
             self.published += 1
         return len(watched)
 
