@@ -27,6 +27,7 @@ import msgspec
 from app.alerts.rules import RuleSpec
 
 __all__ = [
+    "ACTIVE",
     "EPOCH",
     "Reading",
     "RuleState",

@@ -32,6 +32,7 @@ import msgspec
 from app.alerts.channels import SmtpSettings, target_of
 from app.alerts.channels.alertmanager import RESEND_SECONDS
 from app.alerts.evaluate import (
+    ACTIVE,
     EPOCH,
     Reading,
     RuleState,
@@ -189,6 +190,7 @@ class AlertService:
         self._states: dict[str, RuleState] | None = None
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        self._background: set[asyncio.Task[str]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._refreshed: dict[str, float] = {}
         self.counts: Counter[str] = Counter()
@@ -276,7 +278,8 @@ class AlertService:
     async def _round(self, now: dt.datetime) -> RoundReport:
         began = time.perf_counter()
         states = await self._load()
-        records = [r for r in await anyio.to_thread.run_sync(self.alerts.rules) if r.spec.enabled]
+        every = await anyio.to_thread.run_sync(self.alerts.rules)
+        records = [r for r in every if r.spec.enabled]
         silences = await anyio.to_thread.run_sync(self.alerts.silences)
         if self.reader.health is not None:
             if self._backlog_probe is not None:
@@ -301,6 +304,15 @@ class AlertService:
             if transition is not None:
                 changes.append((record, new, transition, None))
                 states[rule_id] = new
+        # A rule switched off while its alert is open: the alert ends (notified as resolved
+        # when its firing was), rather than staying open forever.
+        for record in every:
+            state = states.get(record.rule_id)
+            if not record.spec.enabled and state is not None and state.status in ACTIVE:
+                new, transition = resolve_by_hand(state, now, "rule disabled")
+                if transition is not None:
+                    changes.append((record, new, transition, None))
+                    states[record.rule_id] = new
         errors = 0
         readings: dict[str, Reading] = {}
         for record in records:
@@ -429,7 +441,11 @@ class AlertService:
                 now=now,
             )
             for channel in channels:
-                asyncio.get_running_loop().create_task(self.notifier.send_once(channel, notice))
+                task = asyncio.get_running_loop().create_task(
+                    self.notifier.send_once(channel, notice)
+                )
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
         firing = {s.alert_id for s in states.values() if s.status == "firing"}
         self._refreshed = {k: v for k, v in self._refreshed.items() if k in firing}
 
