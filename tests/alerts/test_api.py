@@ -111,3 +111,10 @@ def test_every_alert_path_needs_the_sites_token(beacon_server: BeaconProcess, si
             method, base + path, headers={"authorization": f"Bearer {other.token}"}, timeout=10
         )
         assert denied.status_code == 403
+
+
+def test_openapi_lists_the_alert_paths(beacon_server: BeaconProcess) -> None:
+    schema = httpx.get(beacon_server.base_url + "/schema/openapi.json", timeout=30).json()
+    for path in ("alerts/rules", "alerts/rules/{rule_id}", "alerts/rules/{rule_id}/test",
+                 "alerts", "alerts/{alert_id}", "trends", "live"):  # fmt: skip
+        assert f"/api/v1/sites/{{site}}/{path}" in schema["paths"], path

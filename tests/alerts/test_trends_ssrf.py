@@ -75,3 +75,22 @@ def test_a_name_that_does_not_resolve() -> None:
     assert resolve_target(url, allow_private=False, strict=False) is None
     with pytest.raises(TargetRefused, match="does not resolve"):
         resolve_target(url, allow_private=False)
+
+
+def test_a_delivery_to_a_private_address_is_refused_before_connecting() -> None:
+    import asyncio
+
+    import httpx
+
+    from app.alerts.http import DeliveryError, post_json
+
+    async def run() -> str:
+        async with httpx.AsyncClient() as client:
+            try:
+                await post_json(client, "http://127.0.0.1:9/hook", b"{}", allow_private=False,
+                                seconds=2)  # fmt: skip
+            except DeliveryError as exc:
+                return str(exc)
+        return ""
+
+    assert asyncio.run(run()).startswith("refused: '127.0.0.1' is or resolves to 127.0.0.1")
