@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -169,8 +170,9 @@ def test_a_killed_worker_hands_over_the_lease(tmp_path: Path, redis_url: str) ->
         ScaleProcess("worker", tmp_path / f"w{i}", redis_url, prefix, env=env) for i in range(2)
     ]
     try:
-        for worker in workers:
-            worker.start()
+        # Both start at once (each applies migrations to its own store first).
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda worker: worker.start(), workers))
 
         def leaders() -> list[BeaconProcess]:
             return [w for w in workers if w.process and w.process.poll() is None
