@@ -1,5 +1,5 @@
 """The `beacon` command line: serve, worker, migrate, site add/list/origins, token, demo,
-bench, cluster-ddl.
+bench (ingest, queries, triage, scale, alerts), cluster-ddl.
 
 Settings come from `BEACON_*` variables; the few flags here override them. Site and
 token commands go to the running server's admin socket when one owns the embedded
@@ -222,6 +222,12 @@ def cmd_bench_scale(args: argparse.Namespace) -> int:
     return run_scale_bench(args)
 
 
+def cmd_bench_alerts(args: argparse.Namespace) -> int:
+    from app.bench_alerts import run_alerts_bench
+
+    return run_alerts_bench(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="beacon", description="Beacon real-user monitoring")
     parser.add_argument("--data-dir", help="data directory (BEACON_DATA_DIR, default ./data)")
@@ -328,6 +334,13 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("--ingest", type=int, default=2, help="ingest processes in scale mode")
     scale.add_argument("--json", action="store_true")
     scale.set_defaults(func=cmd_bench_scale)
+    alerts = benches.add_parser("alerts", help="one evaluation round of many alert rules")
+    alerts.add_argument("--events", type=int, default=10_000_000)
+    alerts.add_argument("--sites", type=int, default=100)
+    alerts.add_argument("--rules", type=int, default=1000)
+    alerts.add_argument("--rounds", type=int, default=5)
+    alerts.add_argument("--json", action="store_true")
+    alerts.set_defaults(func=cmd_bench_alerts)
     return parser
 
 

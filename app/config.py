@@ -71,6 +71,30 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     rate_limit_site_burst: int = 50_000
     #: Scale mode: analytics answers are cached in Redis this many seconds (0: off).
     query_cache_seconds: int = 5
+    #: Alerts: seconds between two evaluation rounds of every rule (0: no evaluator).
+    alerts_interval: float = 60.0
+    #: Alerts: let webhook, Slack and Alertmanager targets be loopback or private
+    #: addresses (the SSRF guard refuses them otherwise).
+    alerts_allow_private: bool = False
+    #: Alerts: attempts per notification before it is recorded as failed ...
+    alerts_max_attempts: int = 5
+    #: ... and the wait after the first failed attempt, doubled after each next one.
+    alerts_retry_seconds: float = 2.0
+    #: Alerts: time-out of one notification attempt.
+    alerts_timeout_seconds: float = 10.0
+    #: Base URL of this Beacon as people reach it (links in notifications); empty:
+    #: http://BEACON_HOST:BEACON_PORT.
+    public_url: str = ""
+    #: E-mail notifications: the SMTP server (empty: no e-mail channel) ...
+    smtp_host: str = ""
+    smtp_port: int = 587
+    #: ... the sender address ...
+    smtp_from: str = ""
+    #: ... the login (empty: none) ...
+    smtp_user: str = ""
+    smtp_password: str = ""
+    #: ... and whether to upgrade the connection with STARTTLS (port 465: TLS at once).
+    smtp_starttls: bool = True
 
     @property
     def embedded(self) -> bool:

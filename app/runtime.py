@@ -21,6 +21,11 @@ from typing import Any
 
 import anyio.to_thread
 
+from app.alerts.collector import AlertCollector
+from app.alerts.live import LiveHub, LivePublisher
+from app.alerts.metrics import IngestHealth, MetricReader
+from app.alerts.service import AlertService
+from app.alerts.store import AlertStore
 from app.buffer.batcher import Batcher, BatcherStats
 from app.buffer.spool import Spool
 from app.config import Settings
@@ -137,11 +142,45 @@ class Runtime:
         )
         self._refresher: asyncio.Task[None] | None = None
         self._publisher: asyncio.Task[None] | None = None
+        self._start_alerts()
         self.batcher.start()
         log.info(
             "runtime started",
             extra={"store": self.store.description, "spool": self.spool.describe()},
         )
+
+    def _start_alerts(self) -> None:
+        """The alert evaluator (app/alerts/service.py) and the live snapshots: in scale
+        mode the lease decides which worker evaluates and publishes."""
+        settings = self.settings
+        spool = self.spool
+        health = IngestHealth(
+            lambda: self.stats.events_dropped_by_site,
+            (lambda: spool.backlog_bytes) if self.scale is None else None,
+        )
+        self.alert_store = AlertStore(self.store)
+        scale = self.scale
+        self.alerts = AlertService(
+            settings,
+            self.alert_store,
+            MetricReader(self.store, health),
+            redis=scale.redis if scale else None,
+            keys=scale.keys if scale else None,
+            backlog_probe=scale.stream_length if scale else None,
+        )
+        self.live = LiveHub(self.store)
+        self.live_publisher = (
+            LivePublisher(
+                self.store,
+                scale.redis,
+                scale.keys,
+                self.registry.site_ids,
+                lambda: self.alerts.leader or self.settings.alerts_interval <= 0,
+            )
+            if scale
+            else None
+        )
+        self.metrics.registry.register(AlertCollector(self.alerts))
 
     def _recent_sessions(self) -> list[tuple[str, str, int, int, int, int]]:
         """Sessions with events in the last half hour, to continue them after a restart."""
@@ -160,6 +199,10 @@ class Runtime:
         self.registry.replace(self.sites.all(), self.sites.token_sites())
 
     def start_background(self) -> None:
+        self.alerts.start(evaluate=self.settings.alerts_interval > 0)
+        self.live.start()
+        if self.live_publisher is not None:
+            self.live_publisher.start()
         self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
         if self.scale is not None:
             self._publisher = asyncio.get_running_loop().create_task(self._publish_forever())
@@ -212,6 +255,10 @@ class Runtime:
             log.info("pages closed", extra={"first": str(pages[0]), "last": str(pages[-1])})
 
     async def stop(self) -> None:
+        await self.alerts.stop()
+        await self.live.stop()
+        if self.live_publisher is not None:
+            await self.live_publisher.stop()
         for task in (self._refresher, self._publisher):
             if task is not None:
                 task.cancel()

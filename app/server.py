@@ -22,6 +22,9 @@ from litestar.openapi import OpenAPIConfig
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from app.admin import AdminCommands, AdminServer
+from app.alerts.live import live_snapshots
+from app.alerts.routes import ALERT_ROUTES
+from app.alerts.trends import trends
 from app.config import Settings
 from app.ingest.routes import Receive, Scope, Send
 from app.query.export import export_events
@@ -159,7 +162,9 @@ def create_app(settings: Settings, *, snippet_path: Path = SNIPPET_PATH) -> Beac
             export_events,
             *ANALYTICS_ROUTES,
             *TRIAGE_ROUTES,
-            *([live_events] if settings.scale else []),
+            *ALERT_ROUTES,
+            trends,
+            live_events if settings.scale else live_snapshots,
         ],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="Beacon", version="1.0.0", path="/schema"),

@@ -45,13 +45,17 @@ class IngestStats:
         self.events_received = 0
         self.events_accepted = 0
         self.events_dropped: Counter[str] = Counter()
+        #: Events dropped per claimed site key (alerts' `dropped_events`).
+        self.events_dropped_by_site: Counter[str] = Counter()
         self.requests_rejected: Counter[str] = Counter()
         self.pipeline_runs = 0
         #: Seconds spent in each pipeline step, estimated from a sample of the runs.
         self.step_seconds: Counter[str] = Counter()
 
-    def dropped(self, reason: DropReason, events: int) -> None:
+    def dropped(self, reason: DropReason, events: int, site: str = "") -> None:
         self.events_dropped[reason] += events
+        if site:
+            self.events_dropped_by_site[site] += events
 
     def rejected(self, reason: RejectReason) -> None:
         self.requests_rejected[reason] += 1

@@ -177,8 +177,10 @@ def run_pipeline(
         else:
             result = step(result, lookups)
         if isinstance(result, Drop):
-            stats.dropped(result.reason, len(batch.events))
+            # Per site only for known sites: any string can claim to be a site key.
+            site = batch.site if result.reason != "unknown_site" else ""
+            stats.dropped(result.reason, len(batch.events), site)
             return result
     if result.stale:
-        stats.dropped("stale", result.stale)
+        stats.dropped("stale", result.stale, batch.site)
     return result

@@ -49,6 +49,9 @@ class SiteRegistry:
     def __len__(self) -> int:
         return len(self._sites)
 
+    def site_ids(self) -> list[str]:
+        return list(self._sites)
+
     def origin_allowed(self, site_id: str, origin: str) -> bool:
         allowed = self._origins.get(site_id)
         return allowed is not None and (not origin or not allowed or origin in allowed)

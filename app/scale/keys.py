@@ -42,3 +42,7 @@ class Keys:
 
     def query_cache(self, site_id: str, digest: str) -> str:
         return f"{self._site(site_id)}:qc:{digest}"
+
+    def live(self, site_id: str) -> str:
+        """Pub/sub channel of the site's live snapshots (app/alerts/live.py)."""
+        return f"{self._site(site_id)}:live"

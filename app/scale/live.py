@@ -6,10 +6,12 @@ events the moment they are acknowledged, before they are in ClickHouse. Every en
 one request's rows, and rows start with their `site_id` (the first field of `EventRow`),
 so other sites' entries are skipped without decoding. Every few seconds it also sends
 the realtime visitor count (distinct visitors in the last 5 minutes, from per-minute
-HyperLogLogs written at ingest).
+HyperLogLogs written at ingest), and forwards the live snapshots that the alert lease
+holder publishes on the site's pub/sub channel (`app/alerts/live.py`).
 
 Messages: `event: visitors` `{"visitors": n}`; `event: events` `{"events": [...]}` with a
-few display fields per event (the rows are already scrubbed at ingest). A connection
+few display fields per event (the rows are already scrubbed at ingest); `event: snapshot`
+`{"visitors", "events_per_min", "errors_per_min", "inp_p75", …}` every few seconds. A connection
 lasts at most `MAX_SECONDS`, then the browser's EventSource reconnects (`retry`), so a
 shutdown never waits on an endless response.
 """
@@ -76,19 +78,29 @@ async def live_messages(
     last = newest[0][0] if newest else b"0-0"
     deadline = time.monotonic() + max_seconds
     next_count = 0.0
-    while time.monotonic() < deadline:
-        if time.monotonic() >= next_count:
-            next_count = time.monotonic() + VISITORS_EVERY_SECONDS
-            visitors = await realtime_visitors(services, site, int(time.time() * 1000))
-            yield ServerSentEventMessage(event="visitors", data=_encode({"visitors": visitors}))
-        reply: Any = await services.redis.xread({services.keys.stream: last}, count=500, block=1000)
-        rows: list[LiveRow] = []
-        for _, entries in reply or []:
-            for entry_id, fields in entries:
-                last = entry_id
-                rows += _site_rows(fields.get(PAYLOAD_FIELD, b""), prefix)
-        if rows:
-            yield ServerSentEventMessage(event="events", data=_encode({"events": rows}))
+    snapshots = services.redis.pubsub()
+    await snapshots.subscribe(services.keys.live(site))
+    try:
+        while time.monotonic() < deadline:
+            if time.monotonic() >= next_count:
+                next_count = time.monotonic() + VISITORS_EVERY_SECONDS
+                visitors = await realtime_visitors(services, site, int(time.time() * 1000))
+                yield ServerSentEventMessage(event="visitors", data=_encode({"visitors": visitors}))
+            while message := await snapshots.get_message(ignore_subscribe_messages=True, timeout=0):
+                yield ServerSentEventMessage(event="snapshot", data=message["data"])
+            reply: Any = await services.redis.xread(
+                {services.keys.stream: last}, count=500, block=1000
+            )
+            rows: list[LiveRow] = []
+            for _, entries in reply or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    rows += _site_rows(fields.get(PAYLOAD_FIELD, b""), prefix)
+            if rows:
+                yield ServerSentEventMessage(event="events", data=_encode({"events": rows}))
+    finally:
+        await snapshots.unsubscribe()
+        await snapshots.aclose()
 
 
 @get(

@@ -139,6 +139,31 @@ def test_the_live_view_streams_a_sites_events(cluster: Cluster) -> None:
     assert visitors and visitors[0] >= 0
 
 
+def test_the_live_view_forwards_snapshots_published_by_the_lease_holder(cluster: Cluster) -> None:
+    """The worker (holder of the alert lease) publishes a watched site's snapshot on Redis
+    pub/sub every few seconds; the ingest process's live endpoint forwards it."""
+    site = cluster.sites[2]
+    ingest = cluster.ingest[0]
+    assert _post(ingest.base_url, site.site, "192.0.2.3").status_code == 202
+    url = f"{ingest.base_url}/api/v1/sites/{site.site}/live"
+    headers = {"authorization": f"Bearer {site.token}"}
+    snapshot: dict[str, object] = {}
+    with httpx.stream("GET", url, headers=headers, timeout=30) as response:
+        event = ""
+        deadline = time.monotonic() + 25
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event == "snapshot":
+                snapshot = json.loads(line[6:])
+                break
+            if time.monotonic() > deadline:
+                break
+    assert snapshot, "no snapshot within 25 s"
+    assert snapshot["site"] == site.site
+    assert set(snapshot) >= {"visitors", "events_per_min", "errors_per_min", "inp_p75"}
+
+
 def test_analytics_answers_are_cached_briefly_and_still_guarded(cluster: Cluster) -> None:
     site, other = cluster.sites[0], cluster.sites[1]
     url = f"{cluster.worker.base_url}/api/v1/sites/{site.site}/overview"
