@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import msgspec
+
 from app.query import buckets
 from app.query.pages import page_rows
 from app.query.params import DIMENSIONS, Query, QueryError
@@ -22,6 +24,7 @@ from app.query.sql import (
     METRICS,
     SESSION_CONSTANT,
     Sql,
+    Touched,
     metric_columns,
     needs_of,
     session_rows,
@@ -49,23 +52,55 @@ def _number(value: Any) -> float | int:
     return int(value)
 
 
-def overview(store: Store, query: Query) -> dict[str, Any]:
-    """The period's metrics and the previous period's, in one query (two branches)."""
-    previous = query.previous()
-    now, before = look_up(store, query, previous)
+def overview(store: Store, query: Query, *, with_previous: bool = True) -> dict[str, Any]:
+    """The period's metrics and (unless not wanted) the previous period's, in one query.
+
+    Without filters, session metrics come from the sessions that start in the period and
+    event metrics from `traffic_slots`; with filters, both from the period's session
+    population (which finds the sessions crossing its edges)."""
+    periods = [("1", query)] + ([("0", query.previous())] if with_previous else [])
     sql = Sql(store.db)
-    columns = metric_columns(OVERVIEW_METRICS)
-    needs = needs_of(OVERVIEW_METRICS)
-    text = " UNION ALL ".join(
-        f"SELECT {label} AS current, {columns} FROM ({population(sql, period, needs, found)})"
-        for label, period, found in (("1", query, now), ("0", previous, before))
-    )
-    names, rows = store.query(text, sql.params)
+    if query.filters:
+        found = look_up(store, *(period for _, period in periods))
+        columns = metric_columns(OVERVIEW_METRICS)
+        needs = needs_of(OVERVIEW_METRICS)
+        parts = [
+            f"SELECT {label} AS current, {columns} FROM ({population(sql, period, needs, f)})"
+            for (label, period), f in zip(periods, found, strict=True)
+        ]
+    else:
+        span = msgspec.structs.replace(query, start=periods[-1][1].start)
+        touched = touched_sessions(store, span)
+        parts = [
+            f"SELECT {label} AS current, {_unfiltered(sql, period, touched)}"
+            for label, period in periods
+        ]
+    names, rows = store.query(" UNION ALL ".join(parts), sql.params)
     found_rows = {bool(row[0]): dict(zip(names[1:], row[1:], strict=True)) for row in rows}
-    return {
-        **{name: _number(found_rows[True][name]) for name in OVERVIEW_METRICS},
-        "previous": {name: _number(found_rows[False][name]) for name in OVERVIEW_METRICS},
-    }
+    result: dict[str, Any] = {name: _number(found_rows[True][name]) for name in OVERVIEW_METRICS}
+    if with_previous:
+        result["previous"] = {name: _number(found_rows[False][name]) for name in OVERVIEW_METRICS}
+    return result
+
+
+_SESSION_METRICS = tuple(m for m in METRICS if m not in EVENT_METRICS)
+
+
+def _unfiltered(sql: Sql, period: Query, touched: Touched | None) -> str:
+    """The columns and FROM of one period's overview without filters: the session metrics
+    of the sessions starting in it, beside its page views, visitors and errored pages."""
+    rows = session_rows(sql, period, needs_of(_SESSION_METRICS), touched)
+    sessions = (
+        f"SELECT {metric_columns(_SESSION_METRICS)} FROM (SELECT *, 1 AS counted FROM ({rows}))"
+    )
+    traffic = series_rows(sql, period, lambda _: "toDateTime(0, 'UTC')", None, use_slots=True)
+    return (
+        f"{', '.join(f's.{m} AS {m}' for m in _SESSION_METRICS)}, t.visitors AS visitors, "
+        "t.pageviews AS pageviews, if(t.pageviews = 0, 0, t.errored / t.pageviews) AS error_rate "
+        # One bucket: at most one row, summed into exactly one.
+        f"FROM ({sessions}) AS s CROSS JOIN (SELECT sum(pageviews) AS pageviews, "
+        f"sum(visitors) AS visitors, sum(errored) AS errored FROM ({traffic})) AS t"
+    )
 
 
 def _session_series(

@@ -7,14 +7,16 @@ period's edge are what makes the two differ, so this module finds them.
 
 Overview and breakdowns read a *population*: one row per session that starts in the
 period (counted in session metrics when it has a page view) plus one per session that
-starts outside it but has an event in it (a crossing session, found in `events` by
-`session_start` outside the period; a min-max index on `session_start` keeps that scan to
-the edge days). Visitors are the distinct visitors of the population. A session's page
-views in the period are its page views, corrected by the few whose time and session
-start fall on different sides of an edge (`_edge_counts`); errored page views are the
-distinct pages with an error event in the period. Filters select sessions (the query
-API's definition), so a filter on, say, the entry page also selects crossing sessions by
-their entry page.
+starts outside it but has an event in it. Visitors are the distinct visitors of the
+population. A session's page views and errored pages in the period are its own — except
+for the few *edge sessions* with events on both sides of an edge of the period (crossing
+in, or starting in it and going on past it), looked up first (`edge_sessions`: scans of
+`events` by `session_start` outside the period or `ts` outside it, which the sort key and
+a min-max index on `session_start` keep to the edge days) and corrected by bound values.
+Filters select sessions (the query API's definition), so a filter on, say, the entry
+page also selects crossing sessions by their entry page. An overview without filters
+needs none of this: its session metrics count the sessions that start in the period, and
+its event counts come from `traffic_slots` like a time series' (app/query/metrics.py).
 
 A time series has too many crossings for that (every hour boundary is crossed), so its
 event counts come from `traffic_slots` (sql/030: 15-minute slots, states of visitors and
@@ -42,9 +44,10 @@ from app.query.sql import (
 from app.store.client import Store
 
 __all__ = [
-    "MAX_BOUND_CROSSING",
+    "MAX_BOUND_EDGES",
     "SLOT",
-    "Crossing",
+    "Edge",
+    "Edges",
     "Sessions",
     "event_conditions",
     "look_up",
@@ -53,25 +56,45 @@ __all__ = [
 ]
 
 SLOT = dt.timedelta(minutes=15)
-#: Beyond this many crossing sessions the queries find them with a subquery.
-MAX_BOUND_CROSSING = 20_000
+#: Beyond this many edge sessions the queries find them with a subquery.
+MAX_BOUND_EDGES = 20_000
 
 
-class Crossing(msgspec.Struct, frozen=True):
-    """Sessions with an event in a period that start outside it: (key, start) pairs, and
-    the span of their starts; `overflow` when there were too many to bind."""
+class Edge(msgspec.Struct, frozen=True):
+    """A session with events on both sides of an edge of a period: it starts outside the
+    period and has an event in it (crossing in), or starts in it and has an event outside
+    it. `pageviews` are its page views on the other side of the edge from its start (in
+    the period for one crossing in, outside it for the others), `errored` its pages with
+    an error event in the period; `lk` is `cityHash64(session_key, session_start)`."""
 
-    sessions: tuple[tuple[int, dt.datetime], ...]
-    first: dt.datetime | None
-    last: dt.datetime | None
+    key: int
+    start: dt.datetime
+    lk: int
+    inside: bool
+    pageviews: int
+    errored: int
+
+
+class Edges(msgspec.Struct, frozen=True):
+    """The edge sessions of a period (`overflow` when there were too many to bind: the
+    queries then find them with a subquery)."""
+
+    sessions: tuple[Edge, ...]
     overflow: bool = False
+    #: The first start and one past the last of the sessions crossing in, if any.
+    crossing_span: tuple[dt.datetime, dt.datetime] | None = None
+
+    @property
+    def crossing(self) -> tuple[Edge, ...]:
+        """Those that start outside the period."""
+        return tuple(e for e in self.sessions if not e.inside)
 
 
 class Sessions(msgspec.Struct, frozen=True):
-    """What a query looks up before it runs: the crossing sessions of its period, and the
+    """What a query looks up before it runs: the edge sessions of its period, and the
     sessions touched since the last settling run over the span they make."""
 
-    crossing: Crossing
+    edges: Edges
     touched: Touched | None
 
 
@@ -79,70 +102,98 @@ def _utc(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
-def _crossing_where(sql: Sql, query: Query) -> str:
-    start, end = sql.instant(query.start), sql.instant(query.end)
+def _edge_sql(sql: Sql, query: Query) -> str:
+    """One row per edge session of the period (the columns of `Edge`), from scans that
+    the sort key and the `session_start` index keep to the days at the edges: events in
+    the period of sessions starting before or after it, events before or after it of
+    sessions starting in it, and the period's error events of the latter. (A one-sided
+    `ts` range gets an explicit `toDate(ts)` bound: the sort key starts with the day, and
+    ClickHouse narrows it by a one-sided range of `ts` alone far less.)"""
+    site = sql.bind(query.site, "String")
+    a, b = sql.instant(query.start), sql.instant(query.end)
+    in_period = f"ts >= {a} AND ts < {b}"
+    starts_in = f"session_start >= {a} AND session_start < {b}"
+    events = sql.table("events")
+    head = (
+        "SELECT cityHash64(sid, session_seq) AS session_key, session_start, type, pid, "
+        f"{in_period} AS in_period FROM {events} WHERE site_id = {site} AND"
+    )
+    before = f"ts < {a} AND toDate(ts) <= toDate({a}) AND {starts_in}"
+    after = f"ts >= {b} AND toDate(ts) >= toDate({b}) AND {starts_in}"
+    outside = f"{head} {before} UNION ALL {head} {after}"
+    scans = [
+        f"{head} {in_period} AND session_start < {a}",
+        f"{head} {in_period} AND session_start >= {b}",
+        outside,
+        f"{head} type = 'error' AND {in_period} AND {starts_in} "
+        "AND (cityHash64(sid, session_seq), session_start) IN "
+        f"(SELECT session_key, session_start FROM ({outside}))",
+    ]
     return (
-        f"site_id = {sql.bind(query.site, 'String')} AND ts >= {start} AND ts < {end} "
-        f"AND (session_start < {start} OR session_start >= {end})"
+        "SELECT session_key, session_start, cityHash64(session_key, session_start) AS lk, "
+        f"session_start >= {a} AND session_start < {b} AS inside, "
+        "countIf(type = 'pageview' AND in_period != inside) AS pageviews, "
+        "uniqExactIf(pid, type = 'error' AND in_period) AS errored "
+        f"FROM ({' UNION ALL '.join(scans)}) GROUP BY session_key, session_start"
     )
 
 
-def crossing_sessions(store: Store, query: Query) -> Crossing:
+def edge_sessions(store: Store, query: Query) -> Edges:
     sql = Sql(store.db)
-    text = (
-        "SELECT count(), min(session_start), max(session_start), "
-        f"groupArray({MAX_BOUND_CROSSING + 1})((key, session_start)) FROM ("
-        "SELECT DISTINCT cityHash64(sid, session_seq) AS key, session_start "
-        f"FROM {sql.table('events')} WHERE {_crossing_where(sql, query)})"
+    rows = store.rows(f"{_edge_sql(sql, query)} LIMIT {MAX_BOUND_EDGES + 1}", sql.params)
+    if len(rows) > MAX_BOUND_EDGES:
+        sql = Sql(store.db)
+        first, last, count = store.rows(
+            "SELECT min(session_start), max(session_start), count() "
+            f"FROM ({_edge_sql(sql, query)}) WHERE NOT inside",
+            sql.params,
+        )[0]
+        span = (_utc(first), _utc(last) + dt.timedelta(milliseconds=1)) if count else None
+        return Edges((), overflow=True, crossing_span=span)
+    edges = tuple(
+        Edge(int(key), _utc(start), int(lk), bool(inside), int(pageviews), int(errored))
+        for key, start, lk, inside, pageviews, errored in rows
     )
-    count, first, last, pairs = store.rows(text, sql.params)[0]
-    if not count:
-        return Crossing((), None, None)
-    return Crossing(
-        tuple((int(key), _utc(start)) for key, start in pairs),
-        _utc(first),
-        _utc(last),
-        overflow=count > MAX_BOUND_CROSSING,
-    )
+    starts = [e.start for e in edges if not e.inside]
+    span = (min(starts), max(starts) + dt.timedelta(milliseconds=1)) if starts else None
+    return Edges(edges, crossing_span=span)
 
 
 def look_up(store: Store, *queries: Query) -> list[Sessions]:
-    """The crossing sessions of each query's period, and the sessions touched since the
-    last settling run over everything those sessions and periods span."""
-    crossings = [crossing_sessions(store, q) for q in queries]
-    starts = [q.start for q in queries] + [c.first for c in crossings if c.first]
-    ends = [q.end for q in queries] + [
-        c.last + dt.timedelta(milliseconds=1) for c in crossings if c.last
-    ]
-    span = msgspec.structs.replace(queries[0], start=min(starts), end=max(ends))
-    touched = touched_sessions(store, span)
-    return [Sessions(crossing, touched) for crossing in crossings]
+    """The edge sessions of each query's period, and the sessions touched since the last
+    settling run over everything the periods and their crossing sessions span."""
+    found = [edge_sessions(store, q) for q in queries]
+    spans = [e.crossing_span for e in found if e.crossing_span]
+    start = min([q.start for q in queries] + [s[0] for s in spans])
+    end = max([q.end for q in queries] + [s[1] for s in spans])
+    touched = touched_sessions(store, msgspec.structs.replace(queries[0], start=start, end=end))
+    return [Sessions(edges, touched) for edges in found]
 
 
 def _crossing_rows(
     sql: Sql, query: Query, needs: Iterable[str], found: Sessions, *, viewless: bool
 ) -> str | None:
-    """`session_rows` of the crossing sessions (None when there are none)."""
-    crossing = found.crossing
-    if crossing.first is None or crossing.last is None:
+    """`session_rows` of the sessions crossing into the period (None when there are none)."""
+    edges = found.edges
+    if edges.crossing_span is None:
         return None
-    if crossing.overflow:
+    if edges.overflow:
         members = (
-            "(session_key, session_start) IN (SELECT DISTINCT cityHash64(sid, session_seq), "
-            f"session_start FROM {sql.table('events')} WHERE {_crossing_where(sql, query)})"
+            "(session_key, session_start) IN (SELECT session_key, session_start "
+            f"FROM ({_edge_sql(sql, query)}) WHERE NOT inside)"
         )
     else:
-        keys = sql.bind([key for key, _ in crossing.sessions], "Array(UInt64)")
+        crossing = edges.crossing
+        keys = sql.bind([e.key for e in crossing], "Array(UInt64)")
         starts = sql.bind(
-            [s.replace(tzinfo=None) for _, s in crossing.sessions], "Array(DateTime64(3, 'UTC'))"
+            [e.start.replace(tzinfo=None) for e in crossing], "Array(DateTime64(3, 'UTC'))"
         )
         members = (
             f"session_key IN {keys} AND (session_key, session_start) IN "
             f"(SELECT pair.1, pair.2 FROM (SELECT arrayJoin(arrayZip({keys}, {starts})) AS pair))"
         )
-    span = msgspec.structs.replace(
-        query, start=crossing.first, end=crossing.last + dt.timedelta(milliseconds=1)
-    )
+    first, last = edges.crossing_span
+    span = msgspec.structs.replace(query, start=first, end=last)
     outside = (
         f"(session_start < {sql.instant(query.start)} OR session_start >= {sql.instant(query.end)})"
     )
@@ -151,46 +202,37 @@ def _crossing_rows(
     )
 
 
-def _edge_counts(sql: Sql, query: Query) -> str:
-    """Per session with events on both sides of an edge of the period — it starts outside
-    the period and has an event in it, or starts in it and has an event outside it —
-    keyed by `lk` (`cityHash64(session_key, session_start)`): `inside` (it starts in the
-    period), `pv` (its page views on the other side of the edge: in the period for one
-    starting outside, outside it for one starting in it) and `ev` (its pages with an
-    error event in the period). Every other session of the period has all its events in
-    it. The scans are narrowed by the sort key and the `session_start` index to the days
-    at the edges; the errors in the period of the sessions starting in it come from the
-    period's error events of those sessions only."""
-    site = sql.bind(query.site, "String")
-    start, end = sql.instant(query.start), sql.instant(query.end)
-    inside = f"ts >= {start} AND ts < {end}"
-    starts_inside = f"session_start >= {start} AND session_start < {end}"
-    events = sql.table("events")
-    key = "cityHash64(sid, session_seq) AS session_key, session_start"
-    columns = f"{key}, type, pid, {inside} AS in_period"
-    crossing_in = f"SELECT {columns} FROM {events} WHERE site_id = {site} AND {inside} " + (
-        f"AND NOT ({starts_inside})"
-    )
-    out_side = (
-        f"SELECT {columns} FROM {events} WHERE site_id = {site} AND NOT ({inside}) "
-        f"AND {starts_inside}"
-    )
-    errors_in = (
-        f"SELECT {columns} FROM {events} WHERE site_id = {site} AND type = 'error' "
-        f"AND {inside} AND {starts_inside} AND (cityHash64(sid, session_seq), session_start) "
-        f"IN (SELECT session_key, session_start FROM ({out_side}))"
-    )
-    return (
-        "SELECT cityHash64(session_key, session_start) AS lk, "
-        f"session_start >= {start} AND session_start < {end} AS inside, "
-        "countIf(type = 'pageview' AND in_period != inside) AS pv, "
-        "uniqExactIf(pid, type = 'error' AND in_period) AS ev "
-        f"FROM ({crossing_in} UNION ALL {out_side} UNION ALL {errors_in}) "
-        "GROUP BY session_key, session_start"
-    )
-
-
 _POPULATION_COLUMNS = ("error_pages", "visitor_id", "views")
+
+
+def _corrected(sql: Sql, query: Query, edges: Edges) -> tuple[str, str, str]:
+    """(a FROM suffix, `pv`, `ev`): the expressions of a population row's page views and
+    errored pages in the period, from its `starts`, `views` and `error_pages` corrected
+    for the edge sessions — bound values looked up by `transform`, or a join with the
+    edge sessions' subquery when there were too many to bind."""
+    base_pv = "toInt64(if(p.starts, p.views, 0))"
+    base_ev = "toUInt64(if(p.starts, p.error_pages, 0))"
+    if edges.overflow:
+        return (
+            f" LEFT JOIN ({_edge_sql(sql, query)}) AS e ON p.lk = e.lk",
+            # Unmatched right-hand columns are 0 (join_use_nulls = 0) but typed Nullable
+            # by the join: ifNull keeps the sums from turning NULL over no rows.
+            f"{base_pv} + ifNull(if(e.lk = 0, 0, if(e.inside, -toInt64(e.pageviews), "
+            "toInt64(e.pageviews))), 0)",
+            f"toUInt64(ifNull(if(e.lk = 0, {base_ev}, e.errored), 0))",
+        )
+    if not edges.sessions:
+        return "", base_pv, base_ev
+    lks = sql.bind([e.lk for e in edges.sessions], "Array(UInt64)")
+    deltas = sql.bind(
+        [-e.pageviews if e.inside else e.pageviews for e in edges.sessions], "Array(Int64)"
+    )
+    errored = sql.bind([e.errored for e in edges.sessions], "Array(UInt64)")
+    return (
+        "",
+        f"{base_pv} + transform(p.lk, {lks}, {deltas}, toInt64(0))",
+        f"transform(p.lk, {lks}, {errored}, {base_ev})",
+    )
 
 
 def population(sql: Sql, query: Query, needs: Iterable[str], found: Sessions) -> str:
@@ -207,17 +249,12 @@ def population(sql: Sql, query: Query, needs: Iterable[str], found: Sessions) ->
     crossing = _crossing_rows(sql, query, columns, found, viewless=True)
     if crossing is not None:
         parts.append(f"SELECT 0 AS starts, session_key, session_start, {listed} FROM ({crossing})")
+    join, pv, ev = _corrected(sql, query, found.edges)
     qualified = ", ".join(f"p.{c} AS {c}" for c in columns)
     return (
-        f"SELECT {qualified}, p.starts AND p.views > 0 AS counted, "
-        # Unmatched right-hand columns are 0 (join_use_nulls = 0) but typed Nullable by
-        # the join: ifNull keeps the sums from turning NULL over an empty population.
-        "toInt64(if(p.starts, p.views, 0)) "
-        "+ ifNull(if(e.lk = 0, 0, if(e.inside, -toInt64(e.pv), toInt64(e.pv))), 0) AS pv, "
-        "toUInt64(ifNull(if(e.lk = 0, if(p.starts, p.error_pages, 0), e.ev), 0)) AS ev "
-        f"FROM (SELECT *, cityHash64(session_key, session_start) AS lk "
-        f"FROM ({' UNION ALL '.join(parts)})) AS p "
-        f"LEFT JOIN ({_edge_counts(sql, query)}) AS e ON p.lk = e.lk"
+        f"SELECT {qualified}, p.starts AND p.views > 0 AS counted, {pv} AS pv, {ev} AS ev "
+        "FROM (SELECT *, cityHash64(session_key, session_start) AS lk "
+        f"FROM ({' UNION ALL '.join(parts)})) AS p{join}"
     )
 
 

@@ -236,7 +236,7 @@ def test_every_answer_counts_by_local_time(
         _check(store, traffic[zone], path)
 
 
-def test_crossing_sessions_beyond_the_bound_are_found_by_a_subquery(
+def test_edge_sessions_beyond_the_bound_are_found_by_a_subquery(
     store: Store, traffic: dict[str, Traffic], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     generated = traffic["Asia/Kolkata"]
@@ -247,9 +247,9 @@ def test_crossing_sessions_beyond_the_bound_are_found_by_a_subquery(
         {"from": [day], "to": [day], "tz": ["Asia/Kolkata"], "entry_page!": ["/nowhere"]},
     )
     bound = (metrics.overview(store, query), metrics.breakdown(store, page, "source"))
-    assert traffic_module.crossing_sessions(store, query).sessions  # some cross the edges
-    monkeypatch.setattr(traffic_module, "MAX_BOUND_CROSSING", 0)
-    assert traffic_module.crossing_sessions(store, query).overflow
+    assert traffic_module.edge_sessions(store, query).crossing  # some cross the edges
+    monkeypatch.setattr(traffic_module, "MAX_BOUND_EDGES", 0)
+    assert traffic_module.edge_sessions(store, query).overflow
     assert (metrics.overview(store, query), metrics.breakdown(store, page, "source")) == bound
 
 
