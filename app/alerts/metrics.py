@@ -229,7 +229,11 @@ class MetricReader:
             seconds[kind] += time.perf_counter() - began
 
         for key, query in plan.overviews.items():
-            run("overview", key, lambda q=query: query_metrics.overview(store, q))
+            run(
+                "overview",
+                key,
+                lambda q=query: query_metrics.overview(store, q, with_previous=False),
+            )
         for key, (query, names) in plan.vitals.items():
             wanted = msgspec.structs.replace(query, metrics=tuple(sorted(names)))
             run("vitals", key, lambda q=wanted: query_vitals.vitals(store, q))
