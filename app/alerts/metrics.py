@@ -6,7 +6,7 @@ functions, never a second copy of their SQL.
   `min_samples`: page views (error_rate) or sessions (bounce and engagement rates);
 - vital_p75, poor_share: `p75` and the `poor` share of `app.query.vitals.vitals` over the
   window, `metric=<vital>`; samples: the vital's samples;
-- errors, issue_new, issue_regressed, issue_spike: from `app.triage.issues.list_issues`
+- errors, issue_new, issue_regressed, issue_spike: from the triage list (`list_issues`)
   over the window, every status: the error events; the issues first seen in the window;
   the issues that regressed in it; the most events of one issue;
 - dropped_events: this process's ingest counters per site (bots, stale events) in the
@@ -16,11 +16,14 @@ functions, never a second copy of their SQL.
   weeks: the last whole hour, scored by `app.alerts.anomaly`.
 
 Rules are grouped before anything is computed: every rule of a site with the same
-window and filters shares one overview call (and one vitals call for all its vitals, one
-issue list per window), and anomaly rules share one hourly series per (site, filters,
-weeks), kept for the hour (`SeriesCache`), since a past hour changes only with late
-events. The window is `[now - window, now)`, in UTC, parsed by the API's own
-`parse_query`, so a rule's window means what the same `from`/`to` mean in the API.
+window and filters shares one overview (and one vitals reading for all its vitals, one
+issue list per window), and the sites that ask the same question (window and filters)
+are answered together, in one statement each (`overview_by_site`, `vitals_by_site`,
+`list_issues_by_site`: the same functions' SQL, for several sites); anomaly rules share
+one hourly series per (site, filters, weeks), kept for the hour (`SeriesCache`), since a
+past hour changes only with late events. The window is `[now - window, now)`, in UTC,
+parsed by the API's own `parse_query`, so a rule's window means what the same `from`/`to`
+mean in the API.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from app.query import metrics as query_metrics
 from app.query import vitals as query_vitals
 from app.query.params import Query, parse_query
 from app.store.client import Store
-from app.triage.issues import IssueQuery, list_issues
+from app.triage.issues import IssueQuery, list_issues_by_site
 
 __all__ = ["IngestHealth", "MetricReader", "SeriesCache", "window_query"]
 
@@ -143,6 +146,15 @@ class SeriesCache:
         self._entries[key] = (now, value)
 
 
+def _by_site(computations: dict[Any, Any]) -> dict[Any, list[Any]]:
+    """Plan keys (site first) grouped by the rest of the key: one group per question
+    that several sites ask."""
+    groups: dict[Any, list[Any]] = {}
+    for key in computations:
+        groups.setdefault(key[1:], []).append(key)
+    return groups
+
+
 class _Plan:
     """The distinct computations one round needs, each run once."""
 
@@ -228,17 +240,44 @@ class MetricReader:
                 results[kind, key] = exc
             seconds[kind] += time.perf_counter() - began
 
-        for key, query in plan.overviews.items():
-            run(
-                "overview",
-                key,
-                lambda q=query: query_metrics.overview(store, q, with_previous=False),
+        def run_many(kind: str, keys: list[Any], call: Callable[[], dict[str, Any]]) -> None:
+            """One computation for several sites: each key (site first) gets its site's."""
+            began = time.perf_counter()
+            try:
+                answers = call()
+                for key in keys:
+                    results[kind, key] = answers[key[0]]
+            except Exception as exc:
+                log.warning(
+                    "an alert metric could not be computed",
+                    extra={"kind": kind, "sites": len(keys), "error": str(exc)[:300]},
+                )
+                for key in keys:
+                    results[kind, key] = exc
+            seconds[kind] += time.perf_counter() - began
+
+        # One statement per (window, filters) for all the sites that ask it, not per site.
+        for keys in _by_site(plan.overviews).values():
+            query = msgspec.structs.replace(
+                plan.overviews[keys[0]], sites=tuple(k[0] for k in keys)
             )
-        for key, (query, names) in plan.vitals.items():
-            wanted = msgspec.structs.replace(query, metrics=tuple(sorted(names)))
-            run("vitals", key, lambda q=wanted: query_vitals.vitals(store, q))
-        for key, issue_query in plan.issues.items():
-            run("issues", key, lambda q=issue_query: list_issues(store, q))
+            run_many("overview", keys, lambda q=query: query_metrics.overview_by_site(store, q))
+        vitals_groups: dict[Any, list[Any]] = {}
+        for key, (_query, names) in plan.vitals.items():
+            vitals_groups.setdefault((key[1:], tuple(sorted(names))), []).append(key)
+        for (_, names), keys in vitals_groups.items():
+            query = msgspec.structs.replace(
+                plan.vitals[keys[0]][0], metrics=names, sites=tuple(k[0] for k in keys)
+            )
+            run_many("vitals", keys, lambda q=query: query_vitals.vitals_by_site(store, q))
+        for keys in _by_site(plan.issues).values():
+            issue_query = plan.issues[keys[0]]
+            sites = [k[0] for k in keys]
+            run_many(
+                "issues",
+                keys,
+                lambda q=issue_query, s=sites: list_issues_by_site(store, q, s),
+            )
         clock = now.timestamp()
         for key, (query, names) in plan.series.items():
             wanted = msgspec.structs.replace(query, metrics=tuple(sorted(names)))

@@ -34,7 +34,7 @@ from app.alerts.anomaly import COUNT_METRICS, MAD_SCALE
 from app.auth import require_site_token
 from app.query import metrics as query_metrics
 from app.query.params import Query, QueryError, parse_query
-from app.query.sql import SESSION_METRICS
+from app.query.sql import METRICS
 from app.store.client import Store
 
 __all__ = ["MIN_POINTS", "trend", "trend_of", "trends"]
@@ -104,10 +104,10 @@ def trend_of(
 
 def trend(store: Store, query: Query) -> dict[str, Any]:
     if len(query.metrics) != 1:
-        raise QueryError(f"metric: give one of {', '.join(SESSION_METRICS)}")
+        raise QueryError(f"metric: give one of {', '.join(METRICS)}")
     metric = query.metrics[0]
-    if metric not in SESSION_METRICS:
-        raise QueryError(f"metric: {metric!r} is not one of {', '.join(SESSION_METRICS)}")
+    if metric not in METRICS:
+        raise QueryError(f"metric: {metric!r} is not one of {', '.join(METRICS)}")
     series = query_metrics.timeseries(store, query)["results"]
     values = [float(point[metric]) for point in series]
     labels = [point["date"] for point in series]
@@ -139,7 +139,7 @@ async def trends(request: Request[Any, Any, Any], site: str) -> Response[Any]:
     try:
         query = parse_query(site, params, allowed=("metric", "interval"), default_period="30d")
         if "metric" not in params:
-            raise QueryError(f"metric: give one of {', '.join(SESSION_METRICS)}")
+            raise QueryError(f"metric: give one of {', '.join(METRICS)}")
         result = await anyio.to_thread.run_sync(trend, runtime.store, query)
     except QueryError as exc:
         raise ValidationException(str(exc)) from None

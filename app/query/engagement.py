@@ -66,7 +66,7 @@ def engagement(store: Store, query: Query) -> dict[str, Any]:
     text = (
         "SELECT target, count() AS clicks, countIf(rage > 0) AS rage_clicks, "
         "uniqExact(visitor_id) AS visitors, any(text) AS text "
-        f"FROM {sql.table('events')} WHERE site_id = {sql.bind(query.site, 'String')} "
+        f"FROM {sql.table('events')} WHERE {sql.site(query)} "
         f"AND type = 'click' AND ts >= {sql.instant(query.start)} "
         f"AND ts < {sql.instant(query.end)} {restrict}"
         f"GROUP BY target ORDER BY clicks DESC, target LIMIT {sql.bind(query.limit, 'UInt32')}"
@@ -89,7 +89,7 @@ def realtime(store: Store, query: Query) -> dict[str, Any]:
     sql = Sql(store.db)
     since = sql.bind(5, "UInt32")
     base = (
-        f"FROM {sql.table('events')} WHERE site_id = {sql.bind(query.site, 'String')} "
+        f"FROM {sql.table('events')} WHERE {sql.site(query)} "
         f"AND received_at >= now64(3) - INTERVAL {since} MINUTE"
     )
     visitors, pageviews = store.rows(

@@ -33,7 +33,7 @@ from app.query.sql import (
 from app.query.traffic import look_up, population, series_rows, slot_aligned
 from app.store.client import Store
 
-__all__ = ["OVERVIEW_METRICS", "breakdown", "overview", "timeseries"]
+__all__ = ["OVERVIEW_METRICS", "breakdown", "overview", "overview_by_site", "timeseries"]
 
 OVERVIEW_METRICS = tuple(METRICS)
 BREAKDOWN_METRICS = (
@@ -52,54 +52,79 @@ def _number(value: Any) -> float | int:
     return int(value)
 
 
-def overview(store: Store, query: Query, *, with_previous: bool = True) -> dict[str, Any]:
-    """The period's metrics and (unless not wanted) the previous period's, in one query.
+def _zeros() -> dict[str, Any]:
+    return dict.fromkeys(OVERVIEW_METRICS, 0)
+
+
+def _overviews(store: Store, periods: list[Query]) -> list[dict[str, dict[str, Any]]]:
+    """The overview metrics of each period, per site, in one statement (a site without
+    a session or event in a period is missing from its answer).
 
     Without filters, session metrics come from the sessions that start in the period and
     event metrics from `traffic_slots`; with filters, both from the period's session
     population (which finds the sessions crossing its edges)."""
-    periods = [("1", query)] + ([("0", query.previous())] if with_previous else [])
     sql = Sql(store.db)
-    if query.filters:
-        found = look_up(store, *(period for _, period in periods))
+    if periods[0].filters:
+        found = look_up(store, *periods)
         columns = metric_columns(OVERVIEW_METRICS)
         needs = needs_of(OVERVIEW_METRICS)
         parts = [
-            f"SELECT {label} AS current, {columns} FROM ({population(sql, period, needs, f)})"
-            for (label, period), f in zip(periods, found, strict=True)
+            f"SELECT {n} AS period, site_id, {columns} "
+            f"FROM ({population(sql, period, needs, f)}) GROUP BY site_id"
+            for n, (period, f) in enumerate(zip(periods, found, strict=True))
         ]
     else:
-        span = msgspec.structs.replace(query, start=periods[-1][1].start)
+        span = msgspec.structs.replace(periods[0], start=min(p.start for p in periods))
         touched = touched_sessions(store, span)
         parts = [
-            f"SELECT {label} AS current, {_unfiltered(sql, period, touched)}"
-            for label, period in periods
+            f"SELECT {n} AS period, {_unfiltered(sql, period, touched)}"
+            for n, period in enumerate(periods)
         ]
     names, rows = store.query(" UNION ALL ".join(parts), sql.params)
-    found_rows = {bool(row[0]): dict(zip(names[1:], row[1:], strict=True)) for row in rows}
-    result: dict[str, Any] = {name: _number(found_rows[True][name]) for name in OVERVIEW_METRICS}
+    answers: list[dict[str, dict[str, Any]]] = [{} for _ in periods]
+    for row in rows:
+        values = dict(zip(names, row, strict=True))
+        answers[values["period"]][values["site_id"]] = {
+            name: _number(values[name]) for name in OVERVIEW_METRICS
+        }
+    return answers
+
+
+def overview(store: Store, query: Query, *, with_previous: bool = True) -> dict[str, Any]:
+    """The period's metrics and (unless not wanted) the previous period's."""
+    periods = [query, query.previous()] if with_previous else [query]
+    answers = _overviews(store, periods)
+    result = answers[0].get(query.site) or _zeros()
     if with_previous:
-        result["previous"] = {name: _number(found_rows[False][name]) for name in OVERVIEW_METRICS}
+        result["previous"] = answers[1].get(query.site) or _zeros()
     return result
+
+
+def overview_by_site(store: Store, query: Query) -> dict[str, dict[str, Any]]:
+    """The overview of the period (no previous one) for every site of `query.sites`, in
+    one statement: what the alert evaluator asks of many sites at once."""
+    answers = _overviews(store, [query])[0]
+    return {site: answers.get(site) or _zeros() for site in query.sites}
 
 
 _SESSION_METRICS = tuple(m for m in METRICS if m not in EVENT_METRICS)
 
 
 def _unfiltered(sql: Sql, period: Query, touched: Touched | None) -> str:
-    """The columns and FROM of one period's overview without filters: the session metrics
-    of the sessions starting in it, beside its page views, visitors and errored pages."""
+    """The columns and FROM of one period's overview without filters, per site: the
+    session metrics of the sessions starting in it, beside its page views, visitors and
+    errored pages."""
     rows = session_rows(sql, period, needs_of(_SESSION_METRICS), touched)
     sessions = (
-        f"SELECT {metric_columns(_SESSION_METRICS)} FROM (SELECT *, 1 AS counted FROM ({rows}))"
+        f"SELECT site_id, {metric_columns(_SESSION_METRICS)} "
+        f"FROM (SELECT *, 1 AS counted FROM ({rows})) GROUP BY site_id"
     )
     traffic = series_rows(sql, period, lambda _: "toDateTime(0, 'UTC')", None, use_slots=True)
     return (
+        "if(s.site_id = '', t.site_id, s.site_id) AS site_id, "
         f"{', '.join(f's.{m} AS {m}' for m in _SESSION_METRICS)}, t.visitors AS visitors, "
         "t.pageviews AS pageviews, if(t.pageviews = 0, 0, t.errored / t.pageviews) AS error_rate "
-        # One bucket: at most one row, summed into exactly one.
-        f"FROM ({sessions}) AS s CROSS JOIN (SELECT sum(pageviews) AS pageviews, "
-        f"sum(visitors) AS visitors, sum(errored) AS errored FROM ({traffic})) AS t"
+        f"FROM ({sessions}) AS s FULL OUTER JOIN ({traffic}) AS t ON s.site_id = t.site_id"
     )
 
 
@@ -138,7 +163,7 @@ def _event_series(
     bucket = buckets.bucket_sql(period.interval, sql.bind(period.tz, "String"))
     text = series_rows(sql, period, bucket, found, use_slots=use_slots)
     counts = [(0, 0, 0)] * len(starts)
-    for epoch, pageviews, visitors, errored in store.rows(text, sql.params):
+    for epoch, pageviews, visitors, errored, _site in store.rows(text, sql.params):
         index = buckets.bucket_index(starts, dt.datetime.fromtimestamp(epoch, dt.UTC))
         if index >= 0:
             counts[index] = (int(pageviews), int(visitors), int(errored))

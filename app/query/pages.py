@@ -66,7 +66,7 @@ def _raw_part(
     one scan. Two edge ranges each lie within one UTC day; naming those days lets the
     primary key skip the others."""
     conditions = [
-        f"site_id = {sql.bind(query.site, 'String')}",
+        sql.site(query),
         "type IN ('pageview', 'error')",
         " OR ".join(
             f"(ts >= {sql.instant(start)} AND ts < {sql.instant(end)})" for start, end in ranges
@@ -98,7 +98,7 @@ def _rollup_part(
     """The whole UTC days [first, last) of `pages_daily`."""
     first, last = days
     conditions = [
-        f"site_id = {sql.bind(query.site, 'String')}",
+        sql.site(query),
         f"day >= toDate({sql.instant(first)})",
         f"day < toDate({sql.instant(last)})",
     ]

@@ -96,6 +96,9 @@ class Query(msgspec.Struct, frozen=True, kw_only=True):
     by: str = ""
     limit: int = 100
     offset: int = 0
+    #: Several sites at once (instead of `site`), answered per site: for internal callers
+    #: that ask one question of many sites (the alert evaluator); never from a request.
+    sites: tuple[str, ...] = ()
 
     @property
     def zone(self) -> ZoneInfo:

@@ -135,7 +135,7 @@ def timeline(store: Store, query: Query, sid: str) -> dict[str, Any]:
     sql = Sql(store.db)
     text = (
         f"SELECT {', '.join(_TIMELINE_COLUMNS)} FROM {sql.table('events')} "
-        f"WHERE site_id = {sql.bind(query.site, 'String')} AND sid = {sql.bind(sid, 'String')} "
+        f"WHERE {sql.site(query)} AND sid = {sql.bind(sid, 'String')} "
         f"AND ts >= {sql.instant(query.start)} AND ts < {sql.instant(query.end)} "
         "ORDER BY ts, type LIMIT 10000"
     )

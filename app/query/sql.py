@@ -60,6 +60,12 @@ class Sql:
     def instant(self, moment: dt.datetime) -> str:
         return self.bind(moment.astimezone(dt.UTC).replace(tzinfo=None), "DateTime64(3, 'UTC')")
 
+    def site(self, query: Query, column: str = "site_id") -> str:
+        """The condition on the site column: the query's site, or its `sites`."""
+        if query.sites:
+            return f"{column} IN {self.bind(list(query.sites), 'Array(String)')}"
+        return f"{column} = {self.bind(query.site, 'String')}"
+
 
 def filter_condition(sql: Sql, column: str, spec: Filter) -> str:
     parts = []
@@ -110,7 +116,7 @@ def _page_view_filter(sql: Sql, query: Query, spec: Filter) -> str:
     positive = Filter(spec.dimension, spec.values, spec.prefixes, negate=False)
     inner = (
         f"SELECT cityHash64(sid, session_seq) FROM {sql.table('events')} "
-        f"WHERE site_id = {sql.bind(query.site, 'String')} AND type = 'pageview' "
+        f"WHERE {sql.site(query)} AND type = 'pageview' "
         f"AND ts >= {sql.instant(query.start)} "
         f"AND ts < {sql.instant(query.end + dt.timedelta(days=1))} "
         f"AND {filter_condition(sql, column, positive)}"
@@ -141,7 +147,7 @@ def touched_sessions(store: Store, query: Query) -> Touched | None:
     sql = Sql(store.db)
     text = (
         f"SELECT DISTINCT session_key, session_start FROM {sql.table('session_touches')} "
-        f"WHERE site_id = {sql.bind(query.site, 'String')} "
+        f"WHERE {sql.site(query)} "
         f"AND session_start >= {sql.instant(query.start)} "
         f"AND session_start < {sql.instant(query.end)} AND inserted_at >= "
         f"(SELECT max(watermark) FROM {sql.table('sessions_settle_runs')}) "
@@ -179,9 +185,8 @@ def session_rows(
     unknown = wanted - SESSION_COLUMNS
     if unknown:
         raise ValueError(f"no session column {sorted(unknown)[0]!r}")
-    site = sql.bind(query.site, "String")
     period = [
-        f"site_id = {site}",
+        sql.site(query),
         f"session_start >= {sql.instant(query.start)}",
         f"session_start < {sql.instant(query.end)}",
         *where,
@@ -199,7 +204,7 @@ def session_rows(
             wanted.add(column)
             after_merge.append(filter_condition(sql, column, spec))
     constant = sorted(wanted & SESSION_CONSTANT)
-    group = ", ".join(["session_key", "session_start", *constant])
+    group = ", ".join(["site_id", "session_key", "session_start", *constant])
     merged_names = sorted(wanted - SESSION_CONSTANT)
     merged = ", ".join(f"{_MERGED[name]} AS {name}" for name in merged_names)
     # Sessions touched since the last settling run are merged from `sessions`, every

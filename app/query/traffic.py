@@ -109,14 +109,13 @@ def _edge_sql(sql: Sql, query: Query) -> str:
     sessions starting in it, and the period's error events of the latter. (A one-sided
     `ts` range gets an explicit `toDate(ts)` bound: the sort key starts with the day, and
     ClickHouse narrows it by a one-sided range of `ts` alone far less.)"""
-    site = sql.bind(query.site, "String")
     a, b = sql.instant(query.start), sql.instant(query.end)
     in_period = f"ts >= {a} AND ts < {b}"
     starts_in = f"session_start >= {a} AND session_start < {b}"
     events = sql.table("events")
     head = (
         "SELECT cityHash64(sid, session_seq) AS session_key, session_start, type, pid, "
-        f"{in_period} AS in_period FROM {events} WHERE site_id = {site} AND"
+        f"{in_period} AS in_period FROM {events} WHERE {sql.site(query)} AND"
     )
     before = f"ts < {a} AND toDate(ts) <= toDate({a}) AND {starts_in}"
     after = f"ts >= {b} AND toDate(ts) >= toDate({b}) AND {starts_in}"
@@ -236,21 +235,23 @@ def _corrected(sql: Sql, query: Query, edges: Edges) -> tuple[str, str, str]:
 
 
 def population(sql: Sql, query: Query, needs: Iterable[str], found: Sessions) -> str:
-    """One row per session with an event in the period that passes the filters: the
-    session columns `needs` and `visitor_id`, `counted` (it starts in the period and has a
-    page view: a session of session metrics), `pv` (its page views in the period) and `ev`
-    (its pages with an error event in the period)."""
+    """One row per session with an event in the period that passes the filters: its
+    `site_id`, the session columns `needs` and `visitor_id`, `counted` (it starts in the
+    period and has a page view: a session of session metrics), `pv` (its page views in
+    the period) and `ev` (its pages with an error event in the period)."""
     columns = sorted(set(needs) | set(_POPULATION_COLUMNS))
     listed = ", ".join(columns)
     parts = [
-        f"SELECT 1 AS starts, session_key, session_start, {listed} "
+        f"SELECT 1 AS starts, site_id, session_key, session_start, {listed} "
         f"FROM ({session_rows(sql, query, columns, found.touched, viewless=True)})"
     ]
     crossing = _crossing_rows(sql, query, columns, found, viewless=True)
     if crossing is not None:
-        parts.append(f"SELECT 0 AS starts, session_key, session_start, {listed} FROM ({crossing})")
+        parts.append(
+            f"SELECT 0 AS starts, site_id, session_key, session_start, {listed} FROM ({crossing})"
+        )
     join, pv, ev = _corrected(sql, query, found.edges)
-    qualified = ", ".join(f"p.{c} AS {c}" for c in columns)
+    qualified = ", ".join(f"p.{c} AS {c}" for c in ("site_id", *columns))
     return (
         f"SELECT {qualified}, p.starts AND p.views > 0 AS counted, {pv} AS pv, {ev} AS ev "
         "FROM (SELECT *, cityHash64(session_key, session_start) AS lk "
@@ -316,13 +317,14 @@ def series_rows(
     *,
     use_slots: bool,
 ) -> str:
-    """(bucket start, page views, visitors, errored page views) per bucket of the period.
+    """(bucket start, page views, visitors, errored page views, site) per bucket of the
+    period and site.
 
     `bucket` maps a UTC `DateTime` column to the SQL of its bucket's start. With `use_slots`
     (no filters, and every bucket boundary on a quarter hour), the whole slots of the
     period come from `traffic_slots` and only its edges off a quarter hour from raw
     events; otherwise every count comes from raw events (of the matching sessions)."""
-    site = sql.bind(query.site, "String")
+    site = sql.site(query)
     raw_ranges: list[tuple[dt.datetime, dt.datetime]] = [(query.start, query.end)]
     parts: list[str] = []
     if use_slots:
@@ -330,24 +332,24 @@ def series_rows(
         if first < last:
             raw_ranges = [r for r in ((query.start, first), (last, query.end)) if r[0] < r[1]]
             parts.append(
-                f"SELECT {bucket('slot')} AS b, pageviews AS pv, visitors AS v, "
-                f"error_views AS e FROM {sql.table('traffic_slots')} WHERE site_id = {site} "
+                f"SELECT site_id, {bucket('slot')} AS b, pageviews AS pv, visitors AS v, "
+                f"error_views AS e FROM {sql.table('traffic_slots')} WHERE {site} "
                 f"AND slot >= {sql.instant(first)} AND slot < {sql.instant(last)}"
             )
     if raw_ranges:
         within = " OR ".join(
             f"(ts >= {sql.instant(a)} AND ts < {sql.instant(b)})" for a, b in raw_ranges
         )
-        conditions = [f"site_id = {site}", f"({within})", *event_conditions(sql, query, found)]
+        conditions = [site, f"({within})", *event_conditions(sql, query, found)]
         raw_bucket = bucket("toDateTime(ts, 'UTC')")
         parts.append(
-            f"SELECT {raw_bucket} AS b, "
+            f"SELECT site_id, {raw_bucket} AS b, "
             "countIf(type = 'pageview') AS pv, uniqExactState(visitor_id) AS v, "
             "uniqExactStateIf(pid, type = 'error') AS e "
-            f"FROM {sql.table('events')} WHERE {' AND '.join(conditions)} GROUP BY b"
+            f"FROM {sql.table('events')} WHERE {' AND '.join(conditions)} GROUP BY site_id, b"
         )
     return (
         "SELECT toUnixTimestamp(b) AS bucket, sum(pv) AS pageviews, "
-        "uniqExactMerge(v) AS visitors, uniqExactMerge(e) AS errored "
-        f"FROM ({' UNION ALL '.join(parts)}) GROUP BY b"
+        "uniqExactMerge(v) AS visitors, uniqExactMerge(e) AS errored, site_id "
+        f"FROM ({' UNION ALL '.join(parts)}) GROUP BY site_id, b"
     )

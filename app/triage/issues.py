@@ -47,8 +47,11 @@ from app.triage.rollups import (
     days_of,
     issue_period,
     issue_rows,
+    issue_rows_by_site,
     issue_times,
+    issue_times_by_site,
     period_counts,
+    period_counts_by_site,
     utc,
 )
 from app.triage.sourcemaps import deminify, file_key, load_maps
@@ -63,6 +66,7 @@ __all__ = [
     "change_issue",
     "issue_detail",
     "list_issues",
+    "list_issues_by_site",
 ]
 
 ISSUE_ID = re.compile(r"^[0-9a-f]{16}$")
@@ -124,17 +128,26 @@ _STATE_COLUMNS = (
 def _states(
     store: Store, site: str, fingerprints: list[str] | None = None
 ) -> dict[str, IssueState]:
-    where = "site_id = {site:String}"
-    params: dict[str, Any] = {"site": site}
+    return _states_by_site(store, [site], fingerprints).get(site, {})
+
+
+def _states_by_site(
+    store: Store, sites: list[str], fingerprints: list[str] | None = None
+) -> dict[str, dict[str, IssueState]]:
+    where = "site_id IN {sites:Array(String)}"
+    params: dict[str, Any] = {"sites": sites}
     if fingerprints is not None:
         where += " AND fingerprint IN {fps:Array(String)}"
         params["fps"] = fingerprints
     rows = store.rows(
-        f"SELECT fingerprint, argMax(tuple({_STATE_COLUMNS}), version) "
-        f"FROM {store.table('issue_state')} WHERE {where} GROUP BY fingerprint",
+        f"SELECT site_id, fingerprint, argMax(tuple({_STATE_COLUMNS}), version) "
+        f"FROM {store.table('issue_state')} WHERE {where} GROUP BY site_id, fingerprint",
         params,
     )
-    return {fingerprint: _state(values) for fingerprint, values in rows}
+    out: dict[str, dict[str, IssueState]] = {}
+    for site, fingerprint, values in rows:
+        out.setdefault(site, {})[fingerprint] = _state(values)
+    return out
 
 
 def _state(values: tuple[Any, ...]) -> IssueState:
@@ -329,8 +342,44 @@ def list_issues(store: Store, query: IssueQuery) -> dict[str, Any]:
     or for every candidate when searching."""
     counts = period_counts(store, query.site, query.start, query.end)
     times = issue_times(store, query.site)
+    return _listing(store, query, counts, times, _states(store, query.site), None)
+
+
+def list_issues_by_site(
+    store: Store, query: IssueQuery, sites: list[str]
+) -> dict[str, dict[str, Any]]:
+    """`list_issues` of the same period and options for several sites, with their counts,
+    issue times, states and rows read once for all of them (what the alert evaluator
+    asks of many sites at once); no text search."""
+    counts = period_counts_by_site(store, sites, query.start, query.end)
+    listed = sorted({fp for per_site in counts.values() for fp in per_site})
+    busy = [site for site in sites if counts.get(site)]
+    times = issue_times_by_site(store, busy, listed) if busy else {}
+    states = _states_by_site(store, busy, listed) if busy else {}
+    rows = issue_rows_by_site(store, busy, listed) if busy else {}
+    return {
+        site: _listing(
+            store,
+            msgspec.structs.replace(query, site=site, q=""),
+            counts.get(site, {}),
+            times.get(site, {}),
+            states.get(site, {}),
+            {row.fingerprint: row for row in rows.get(site, [])},
+        )
+        for site in sites
+    }
+
+
+def _listing(
+    store: Store,
+    query: IssueQuery,
+    counts: dict[str, Counts],
+    times: dict[str, tuple[int, int]],
+    states: dict[str, IssueState],
+    known_rows: dict[str, IssueRow] | None,
+) -> dict[str, Any]:
+    """The list from its inputs (`known_rows`: the issues' rows when already read)."""
     records = [(fp, c) for fp, c in counts.items() if fp in times]
-    states = _states(store, query.site)
     relevant = {fp: states.get(fp, IssueState()) for fp, _ in records}
     effective = _effective(
         store, query.site, {fp: s for fp, s in relevant.items() if s.status != "unresolved"}
@@ -348,7 +397,11 @@ def list_issues(store: Store, query: IssueQuery) -> dict[str, Any]:
     records.sort(key=_sort_key(query.sort, times), reverse=True)
     page = records[query.offset : query.offset + query.limit]
     if not query.q:
-        rows = {row.fingerprint: row for row in issue_rows(store, query.site, [r[0] for r in page])}
+        shown = [r[0] for r in page]
+        if known_rows is not None:
+            rows = {fp: known_rows[fp] for fp in shown if fp in known_rows}
+        else:
+            rows = {row.fingerprint: row for row in issue_rows(store, query.site, shown)}
     issues = []
     for fp, issue_counts in page:
         state = relevant[fp]

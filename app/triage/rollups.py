@@ -50,8 +50,11 @@ __all__ = [
     "days_of",
     "issue_period",
     "issue_rows",
+    "issue_rows_by_site",
     "issue_times",
+    "issue_times_by_site",
     "period_counts",
+    "period_counts_by_site",
 ]
 
 CACHED_DAYS = 1024
@@ -295,22 +298,45 @@ def _edge_rows(
     store: Store, site: str, edges: list[tuple[dt.datetime, dt.datetime]]
 ) -> dict[str, tuple[int, int, int]]:
     """Counts per issue in the edge ranges, from raw events (users per day, summed)."""
-    params: dict[str, Any] = {"site": site}
+    return _edge_rows_by_site(store, [site], edges).get(site, {})
+
+
+def _edge_rows_by_site(
+    store: Store, sites: list[str], edges: list[tuple[dt.datetime, dt.datetime]]
+) -> dict[str, dict[str, tuple[int, int, int]]]:
+    """`_edge_rows` of several sites in one scan, per site."""
+    params: dict[str, Any] = {"sites": sites}
     ranges = _edge_filter(edges, params)
-    out: dict[str, tuple[int, int, int]] = {}
+    out: dict[str, dict[str, tuple[int, int, int]]] = {}
     if ranges is None:
         return out
     rows = store.rows(
-        "SELECT fingerprint, count(), uniq(visitor_id), uniq(cityHash64(sid, session_seq)) "
-        f"FROM {store.table('events')} PREWHERE site_id = {{site:String}} "
+        "SELECT site_id, fingerprint, count(), uniq(visitor_id), "
+        f"uniq(cityHash64(sid, session_seq)) FROM {store.table('events')} "
+        "PREWHERE site_id IN {sites:Array(String)} "
         f"AND type = 'error' AND {ranges} WHERE fingerprint != '' "
-        "GROUP BY fingerprint, toDate(ts)",
+        "GROUP BY site_id, fingerprint, toDate(ts)",
         params,
     )
-    for fp, events, users, sessions in rows:
-        had = out.get(fp, (0, 0, 0))
-        out[fp] = (had[0] + events, had[1] + users, had[2] + sessions)
+    for site, fp, events, users, sessions in rows:
+        per_issue = out.setdefault(site, {})
+        had = per_issue.get(fp, (0, 0, 0))
+        per_issue[fp] = (had[0] + events, had[1] + users, had[2] + sessions)
     return out
+
+
+def period_counts_by_site(
+    store: Store, sites: list[str], start: dt.datetime, end: dt.datetime
+) -> dict[str, dict[str, Counts]]:
+    """`period_counts` of several sites: one scan of raw events when the period holds no
+    whole UTC day (an alert's window), else site by site."""
+    first, last, edges = split_period(start, end, dt.timedelta(days=1))
+    if first < last:
+        return {site: period_counts(store, site, start, end) for site in sites}
+    found = _edge_rows_by_site(store, sites, edges)
+    return {
+        site: {fp: Counts(*counts) for fp, counts in found.get(site, {}).items()} for site in sites
+    }
 
 
 def _closed_edge(
@@ -371,41 +397,65 @@ def period_counts(
 def issue_times(store: Store, site: str) -> dict[str, tuple[int, int]]:
     """fingerprint -> (first seen, last seen) in epoch milliseconds, every issue of the
     site (what the list sorts by, without building datetimes for issues not shown)."""
+    return issue_times_by_site(store, [site]).get(site, {})
+
+
+def issue_times_by_site(
+    store: Store, sites: list[str], fingerprints: list[str] | None = None
+) -> dict[str, dict[str, tuple[int, int]]]:
+    """`issue_times` of several sites (only of `fingerprints`, when given), per site."""
+    where = "site_id IN {sites:Array(String)}"
+    params: dict[str, Any] = {"sites": sites}
+    if fingerprints is not None:
+        where += " AND fingerprint IN {fps:Array(String)}"
+        params["fps"] = fingerprints
     rows = store.rows(
-        "SELECT fingerprint, toUnixTimestamp64Milli(min(first).1), "
+        "SELECT site_id, fingerprint, toUnixTimestamp64Milli(min(first).1), "
         f"toUnixTimestamp64Milli(max(last).1) FROM {store.table('issues')} "
-        "WHERE site_id = {site:String} GROUP BY fingerprint",
-        {"site": site},
+        f"WHERE {where} GROUP BY site_id, fingerprint",
+        params,
     )
-    return {fp: (first, last) for fp, first, last in rows}
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    for site, fp, first, last in rows:
+        out.setdefault(site, {})[fp] = (first, last)
+    return out
 
 
 def issue_rows(store: Store, site: str, fingerprints: list[str] | None = None) -> list[IssueRow]:
     """All-time rows of the site's issues (or of `fingerprints`)."""
-    where = "site_id = {site:String}"
-    params: dict[str, Any] = {"site": site}
+    if fingerprints is not None and not fingerprints:
+        return []
+    return issue_rows_by_site(store, [site], fingerprints).get(site, [])
+
+
+def issue_rows_by_site(
+    store: Store, sites: list[str], fingerprints: list[str] | None = None
+) -> dict[str, list[IssueRow]]:
+    """`issue_rows` of several sites (only of `fingerprints`, when given), per site."""
+    where = "site_id IN {sites:Array(String)}"
+    params: dict[str, Any] = {"sites": sites}
     if fingerprints is not None:
-        if not fingerprints:
-            return []
         where += " AND fingerprint IN {fps:Array(String)}"
         params["fps"] = fingerprints
     rows = store.rows(
-        "SELECT fingerprint, sum(events), min(first), max(last), max(sample) "
-        f"FROM {store.table('issues')} WHERE {where} GROUP BY fingerprint",
+        "SELECT site_id, fingerprint, sum(events), min(first), max(last), max(sample) "
+        f"FROM {store.table('issues')} WHERE {where} GROUP BY site_id, fingerprint",
         params,
     )
-    return [
-        IssueRow(
-            fingerprint=fp,
-            events=events,
-            first_seen=aware(first[0]),
-            first_release=first[1],
-            last_seen=aware(last[0]),
-            last_release=last[1],
-            sample=sample[1:],
+    out: dict[str, list[IssueRow]] = {}
+    for site, fp, events, first, last, sample in rows:
+        out.setdefault(site, []).append(
+            IssueRow(
+                fingerprint=fp,
+                events=events,
+                first_seen=aware(first[0]),
+                first_release=first[1],
+                last_seen=aware(last[0]),
+                last_release=last[1],
+                sample=sample[1:],
+            )
         )
-        for fp, events, first, last, sample in rows
-    ]
+    return out
 
 
 # -- detail ------------------------------------------------------------------------------
