@@ -25,12 +25,13 @@ from typing import Any
 import msgspec
 
 from app.query import vitals_cache
+from app.query.metrics import _bucket_starts  # the same buckets as the session series
 from app.query.pages import PAGE_COLUMNS, Range, error_counts, utc_days
 from app.query.params import Query, QueryError
 from app.query.sql import Sql, session_rows
 from app.store.client import Store
 
-__all__ = ["VITAL_NAMES", "vitals"]
+__all__ = ["VITAL_NAMES", "vitals", "vitals_timeseries"]
 
 VITAL_NAMES = ("LCP", "INP", "CLS", "FCP", "TTFB", "FID")
 LEVELS = (0.5, 0.75, 0.9, 0.95, 0.99)
@@ -480,3 +481,45 @@ def vitals(store: Store, query: Query) -> dict[str, Any]:
         result["by"] = query.by
         result["breakdown"] = ordered
     return result
+
+
+#: Buckets of a vitals time series: the local time of each sample (`ts`) in the zone.
+_SERIES_BUCKETS = {
+    "minute": "toStartOfMinute(toTimeZone(ts, {tz}))",
+    "hour": "toStartOfHour(toTimeZone(ts, {tz}))",
+    "day": "toDateTime(toDate(toTimeZone(ts, {tz})), {tz})",
+    "week": "toDateTime(toMonday(toTimeZone(ts, {tz})), {tz})",
+}
+SERIES_NAMES = ("LCP", "INP", "CLS", "FCP", "TTFB")
+
+
+def vitals_timeseries(store: Store, query: Query) -> dict[str, Any]:
+    """Per bucket of the period (`interval`, in `tz`) and metric: samples, percentiles and
+    rating shares, the dashboard's p75 trend. A sample belongs to the bucket of the time
+    it was measured (DESIGN §6); empty buckets are included (no samples, null
+    percentiles). Read from raw vital events (with the filters, as `vitals` does with
+    filters), so it costs one scan of the period's vital samples."""
+    names = tuple(m.upper() for m in query.metrics) or SERIES_NAMES
+    unknown = [n for n in names if n not in VITAL_NAMES]
+    if unknown:
+        raise QueryError(f"metric: {unknown[0]!r} is not one of {', '.join(VITAL_NAMES)}")
+    sql = Sql(store.db)
+    ranges = f"ts >= {sql.instant(query.start)} AND ts < {sql.instant(query.end)}"
+    bucket = _SERIES_BUCKETS[query.interval].format(tz=sql.bind(query.tz, "String"))
+    text = (
+        "SELECT formatDateTime(bucket_start, '%Y-%m-%dT%H:%i:%S') AS bucket, name, count(), "
+        "countIf(rating = 'good'), countIf(rating = 'poor'), "
+        f"quantilesTDigest({_LEVELS_SQL})(value) FROM {sql.table('events')} "
+        f"WHERE {' AND '.join(_conditions(sql, query, names, ranges_condition=ranges))} "
+        f"GROUP BY {bucket} AS bucket_start, name ORDER BY bucket_start, name"
+    )
+    found = {
+        (label, name): _summary(samples, good, poor, quantiles, name)
+        for label, name, samples, good, poor, quantiles in store.rows(text, sql.params)
+    }
+    empty = {name: _summary(0, 0, 0, [], name) for name in names}
+    points = []
+    for start in _bucket_starts(query):
+        label = start.strftime("%Y-%m-%dT%H:%M:%S")
+        points.append({"date": label, **{n: found.get((label, n), empty[n]) for n in names}})
+    return {"interval": query.interval, "tz": query.tz, "metrics": list(names), "results": points}
