@@ -61,8 +61,9 @@ function axes(format, interval) {
 
 // Draws into `container` (replacing a previous chart there). `series`: [{label, values,
 // color?, dashed?}]; `labels`: the buckets; `format`: the y values' display; `key`: written
-// to data-drawn after each draw (tests and the bench wait for it); `bars`: bars, not lines.
-export function timeChart(container, { labels, series, interval, format, key, bars = false, height = 240 }) {
+// to data-drawn after each draw (tests and the bench wait for it); `bars`: bars, not lines;
+// `range`: the x axis's [first, last] label when the data may not span the period.
+export function timeChart(container, { labels, series, interval, format, key, bars = false, height = 240, range = null }) {
   const previous = charts.get(container);
   if (previous) {
     previous.observer.disconnect();
@@ -77,7 +78,10 @@ export function timeChart(container, { labels, series, interval, format, key, ba
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
     cursor: { y: false, points: { size: 7 } },
     legend: { show: true, live: true },
-    scales: { x: { time: true }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+    scales: {
+      x: range ? { time: true, range: () => range.map(stamp) } : { time: true },
+      y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] },
+    },
     axes: axes(format, interval),
     series: [
       { label: 'Time', value: (u, ts) => (ts == null ? '–' : bucket(new Date(ts * 1000).toISOString().slice(0, 19), interval)) },
@@ -101,6 +105,13 @@ export function timeChart(container, { labels, series, interval, format, key, ba
   };
   const chart = new uPlot(options, data, container);
   const observer = new ResizeObserver(() => {
+    if (!container.isConnected) {
+      // The view was left: let the chart go.
+      observer.disconnect();
+      chart.destroy();
+      charts.delete(container);
+      return;
+    }
     const width = Math.max(container.clientWidth, 200);
     if (Math.abs(width - chart.width) > 1) chart.setSize({ width, height });
   });

@@ -93,10 +93,15 @@ export function issueList(go) {
   };
 }
 
+function place(file, line, col) {
+  if (!file && line == null) return '(native)';
+  return [file || '?', line, col].filter((part) => part != null).join(':');
+}
+
 function frameView(frame) {
   const where = frame.mapped
-    ? `${frame.original_file}:${frame.original_line}${frame.original_col != null ? `:${frame.original_col}` : ''}`
-    : `${frame.abs_path || frame.module || '?'}:${frame.line}:${frame.col}`;
+    ? place(frame.original_file, frame.original_line, frame.original_col)
+    : place(frame.abs_path || frame.module, frame.line, frame.col);
   const fn = (frame.mapped && frame.original_function) || frame.function || '<anonymous>';
   return h('li', { class: `frame${frame.in_app ? ' in-app' : ''}`, dataset: { mapped: String(Boolean(frame.mapped)) } },
     h('div', { class: 'frame-head' },
@@ -104,7 +109,7 @@ function frameView(frame) {
       frame.in_app ? h('span', { class: 'tag in-app-tag' }, 'in app') : null,
       frame.mapped ? h('span', { class: 'tag mapped-tag' }, 'source map') : null),
     frame.context_line ? h('pre', { class: 'code context' }, h('code', {}, frame.context_line)) : null,
-    frame.mapped ? h('div', { class: 'muted small' }, `minified: ${frame.abs_path}:${frame.line}:${frame.col}`) : null);
+    frame.mapped ? h('div', { class: 'muted small' }, `minified: ${place(frame.abs_path, frame.line, frame.col)}`) : null);
 }
 
 function crumbView(crumb, zone) {
@@ -183,9 +188,11 @@ export function issueDetail(go) {
       : empty('No page views or interactions recorded before it.'));
     crumbs.body.setAttribute('aria-busy', 'false');
     const tags = card('Where', { id: 'tags' });
-    const tagList = (label, rows) => (rows.length ? h('div', { class: 'tag-group' }, barList(rows.map((r) => ({
+    const SHOWN = 8;
+    const tagList = (label, rows) => (rows.length ? h('div', { class: 'tag-group' }, barList(rows.slice(0, SHOWN).map((r) => ({
       label: r.value || '(none)', weight: r.events, cells: [fullCount(r.events)],
-    })), { label, columns: ['Events'] })) : null);
+    })), { label, columns: ['Events'] }), rows.length > SHOWN
+      ? h('p', { class: 'muted small more' }, `and ${rows.length - SHOWN} more ${label.toLowerCase()} values`) : null) : null);
     replace(tags.body, tagList('Browser', issue.browsers), tagList('OS', issue.os),
       tagList('Release', issue.releases), tagList('Page', issue.pages));
     tags.body.setAttribute('aria-busy', 'false');
@@ -228,6 +235,7 @@ export function issueDetail(go) {
         labels: issue.histogram.map((b) => wallClock(b.hour, zone)),
         series: [{ label: 'Events', values: issue.histogram.map((b) => b.events) }],
         interval: 'hour', format: (v) => count(v), bars: true, height: 160, key: issue.issue_id,
+        range: [wallClock(issue.from, zone), wallClock(issue.to, zone)],
       }));
     }
     return view;

@@ -33,7 +33,7 @@ export function sessionList() {
       offset > 0 ? h('a', { href: withParams(state, { offset: offset > PAGE ? offset - PAGE : null }), 'data-nav': '' }, '← Newer') : null,
       h('span', { class: 'muted' }, `${offset + 1}–${offset + data.results.length}`),
       data.results.length === PAGE ? h('a', { href: withParams(state, { offset: offset + PAGE }), 'data-nav': '' }, 'Older →') : null);
-    return h('div', {}, scrollBox(h('table', {},
+    return h('div', {}, scrollBox(h('table', { class: 'wide' },
       h('thead', {}, h('tr', {}, ['Started', 'Duration', 'Pages', 'Entry → exit', 'Source', 'Device', 'Country', 'Errors', 'Bounced']
         .map((t, i) => h('th', { scope: 'col', class: [1, 2, 7].includes(i) ? 'num' : undefined }, t)))),
       h('tbody', {}, rows))), pager);
