@@ -44,9 +44,10 @@ def fill_events(
     end: dt.datetime,
     days: int = 30,
     part: tuple[int, int] | None = None,
+    site: str = SITE,
 ) -> float:
-    """Insert `count` synthetic events ending at `end`, or only those numbered in the
-    half-open range `part` of them (in time order); returns the seconds it took."""
+    """Insert `count` synthetic events of `site` ending at `end`, or only those numbered in
+    the half-open range `part` of them (in time order); returns the seconds it took."""
     first, last = part or (0, count)
     sessions = max(count // EVENTS_PER_SESSION, 1)
     span_ms = days * 86_400_000
@@ -108,7 +109,7 @@ def fill_events(
     )
     """
     began = time.perf_counter()
-    store.command(sql, {"site": SITE, "first": first, "rows": last - first})
+    store.command(sql, {"site": site, "first": first, "rows": last - first})
     return time.perf_counter() - began
 
 

@@ -246,6 +246,12 @@ def cmd_bench_triage(args: argparse.Namespace) -> int:
     return run_triage_bench(args)
 
 
+def cmd_bench_dashboard(args: argparse.Namespace) -> int:
+    from app.bench_dashboard import run_dashboard_bench
+
+    return run_dashboard_bench(args)
+
+
 def cmd_bench_scale(args: argparse.Namespace) -> int:
     from app.bench_scale import run_scale_bench
 
@@ -374,6 +380,14 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("--ingest", type=int, default=2, help="ingest processes in scale mode")
     scale.add_argument("--json", action="store_true")
     scale.set_defaults(func=cmd_bench_scale)
+    dashboard = benches.add_parser(
+        "dashboard", help="the dashboard in Chromium on synthetic events: load, filter, bytes"
+    )
+    dashboard.add_argument("--events", type=int, default=10_000_000)
+    dashboard.add_argument("--repeat", type=int, default=7)
+    dashboard.add_argument("--keep", metavar="DIR", help="fill DIR once, reuse it on later runs")
+    dashboard.add_argument("--json", action="store_true")
+    dashboard.set_defaults(func=cmd_bench_dashboard)
     return parser
 
 
