@@ -282,3 +282,28 @@ def test_no_serious_or_critical_accessibility_violation_on_any_page(
     finally:
         board.page.emulate_media(color_scheme="light")
         board.close()
+
+
+def test_a_fresh_site_shows_the_snippet_tag_and_rows_work_from_the_keyboard(
+    dashboard: Dashboard, beacon_server: BeaconProcess, demo_site: DemoSite
+) -> None:
+    fresh = beacon_server.add_site("fresh.test")
+    dashboard.login(fresh)
+    tag = dashboard.page.wait_for_selector(".notice pre code").inner_text()
+    assert tag == (
+        f'<script defer src="{beacon_server.base_url}/script.js" data-site="{fresh.site}"></script>'
+    )
+    assert dashboard.stats_loaded()["pageviews"] == "0"
+    # The same session opens the demo site too; a breakdown row is a button: Enter filters.
+    dashboard.login(demo_site.as_site)
+    assert [o.inner_text() for o in dashboard.page.query_selector_all(".site-switch option")] == [
+        "fresh.test",
+        "demo.test",
+    ]
+    dashboard.page.wait_for_selector("#devices [aria-busy=false] button.bar-row")
+    dashboard.page.focus("#devices button.bar-row >> nth=0")
+    dashboard.page.keyboard.press("Enter")
+    dashboard.page.wait_for_url("**device=**")
+    dashboard.page.wait_for_selector("#stats[data-query*='device='][aria-busy=false]")
+    assert_stats_match_api(dashboard, beacon_server, demo_site)
+    assert dashboard.problems == []

@@ -89,9 +89,9 @@ export function sessionTimeline() {
     if (!data.events.length) return empty('No events.');
     return h('div', {},
       h('p', {}, h('a', { href: link(state, 'sessions', ''), 'data-nav': '' }, '← All sessions')),
-      h('ol', { class: 'timeline' }, data.events.map((event) => h('li', { class: `event ${event.type}` },
+      h('ol', { class: 'timeline' }, data.events.map((event) => h('li', { dataset: { type: event.type } },
         h('time', { class: 'muted small' }, instant(event.ts, zone, { seconds: true })),
-        h('span', { class: `type ${event.type}` }, event.type),
+        h('span', { class: 'type' }, event.type),
         h('span', { class: 'what' }, describe(event, state))))));
   }
 
