@@ -89,7 +89,7 @@ class AdminCommands:
         if self._share_keys is None:
             raise ValueError("share keys are not available here")
         if request.op == "share_list":
-            keys = self._share_keys.list(request.site)
+            keys = self._share_keys.listed(request.site)
             return {"keys": [msgspec.to_builtins(key) for key in keys]}
         if request.op == "share_add":
             if self._sites.get(request.site) is None:

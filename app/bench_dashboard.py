@@ -11,9 +11,10 @@ the form in the system Chromium (Playwright) and measures, each as the median of
   drawn (the page's own `performance.mark`s), the script and style sheet from the
   browser's cache as for a returning user (the first, cold load is reported apart);
 - filter: from the click on a row of the pages card (another row each run, on a freshly
-  loaded overview, so no answer comes from the page's memory) to the top stats of the
-  filtered query shown; the same for the devices card (a session dimension, cheaper for
-  the store than a page, which goes through the page views);
+  loaded overview whose cards have all answered, so no answer comes from the page's
+  memory and no other query is running) to the top stats of the filtered query shown;
+  the same for the devices card (a session dimension, cheaper for the store than a page,
+  which goes through the page views);
 - bytes: the JS and CSS transferred (gzip) on a first visit, from Resource Timing.
 
 Targets (issue 12): overview median <= 1.0 s, filter <= 300 ms, JS + CSS <= 150 KB gzipped.
@@ -125,6 +126,11 @@ _READY = (
     "'#chart .chart'); return s && s.getAttribute('aria-busy') === 'false' && s.dataset.query"
     " === q && c && c.dataset.drawn; }"
 )
+_SETTLED = (
+    "() => document.querySelectorAll('#pages .bar-row, #devices .bar-row').length > 0 && "
+    "!document.querySelector('[aria-busy=true], .busy') && "
+    "document.querySelector('#realtime').dataset.value !== undefined"
+)
 _LOADED_AT = (
     "() => Math.max(...['beacon:stats', 'beacon:chart'].map(n => "
     "performance.getEntriesByName(n).at(-1).startTime))"
@@ -139,8 +145,9 @@ def _clicks(
     for run in range(repeat + 1):
         page.goto(overview)
         page.wait_for_function(_READY, arg=query, timeout=120_000)
+        # A person clicks on a page that has finished loading: every card answered.
+        page.wait_for_function(_SETTLED, timeout=120_000)
         rows = page.locator(f"#{card} button.bar-row")
-        rows.first.wait_for()
         page.evaluate(
             "() => document.addEventListener('click', () => { window.__clicked = "
             "performance.now(); }, {capture: true, once: true})"

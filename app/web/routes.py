@@ -206,14 +206,17 @@ async def logout(request: Request[Any, Any, Any]) -> Response[None]:
     return _redirect("/login", [_session_cookie(request, "", 0)])
 
 
-def _boot(request: Request[Any, Any, Any], site: str, mode: str, csrf: str) -> dict[str, Any]:
+def _boot(
+    request: Request[Any, Any, Any], site: str, session: LoginSession | None
+) -> dict[str, Any]:
+    """What the page's script starts from: the site, the mode (a login session or a
+    shared link), the session's CSRF token and its sites (for the switcher)."""
     runtime = _runtime(request)
-    session = current_session(request) if mode == "session" else None
     sites = list(session.sites) if session else [site]
     return {
-        "mode": mode,
+        "mode": "session" if session else "share",
         "site": site,
-        "csrf": csrf,
+        "csrf": session.csrf if session else "",
         "sites": [
             {"site": key, "domain": getattr(runtime.registry.get(key), "domain", "")}
             for key in sites
@@ -229,8 +232,7 @@ async def _site_page(request: Request[Any, Any, Any], site: str) -> Response[Any
                 bounce_page(), media_type="text/html", headers=PAGE_HEADERS, status_code=200
             )
         return _redirect("/login?" + urllib.parse.urlencode({"site": site}))
-    boot = _boot(request, site, "session", session.csrf)
-    return _html(request, shell_page(_assets(request), boot))
+    return _html(request, shell_page(_assets(request), _boot(request, site, session)))
 
 
 @get(["/sites/{site:str}", "/sites/{site:str}/{rest:path}"], include_in_schema=False)
@@ -249,7 +251,7 @@ async def share_page(request: Request[Any, Any, Any], site: str, auth: str = "")
             None,
         )
         return _html(request, page, status=404)
-    return _html(request, shell_page(_assets(request), _boot(request, site, "share", "")))
+    return _html(request, shell_page(_assets(request), _boot(request, site, None)))
 
 
 @get("/static/{name:str}", include_in_schema=False)

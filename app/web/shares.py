@@ -71,7 +71,7 @@ class ShareStore:
         )
         return [(r[0], r[1], r[2], r[3], r[4].isoformat(), int(r[5])) for r in rows]
 
-    def list(self, site_id: str = "") -> list[ShareKey]:
+    def listed(self, site_id: str = "") -> list[ShareKey]:
         return [
             ShareKey(key_id, site, label, created, bool(revoked))
             for key_id, _hash, site, label, created, revoked in self._rows()
