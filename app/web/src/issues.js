@@ -197,7 +197,7 @@ export function issueDetail(go) {
       tagList('Release', issue.releases), tagList('Page', issue.pages));
     tags.body.setAttribute('aria-busy', 'false');
     const events = card('Recent events', { id: 'recent', wide: true });
-    replace(events.body, issue.recent_events.length ? scrollBox(h('table', {},
+    replace(events.body, issue.recent_events.length ? scrollBox(h('table', { class: 'wide' },
       h('thead', {}, h('tr', {}, ['Time', 'Page', 'Browser', 'OS', 'Release', 'Session'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, issue.recent_events.map((e) => h('tr', {},
         h('td', {}, instant(e.ts, zone, { seconds: true })), h('td', {}, e.url || e.path),
