@@ -57,11 +57,11 @@ def test_share_keys_are_stored_hashed_listed_and_revoked(store: Store) -> None:
     registry.replace(shares.active())
     assert registry.site_of_key(key) == "s_a"
     assert registry.site_of_key(key + "x") is None
-    assert [k.key_id for k in shares.list("s_a")] == [record.key_id]
-    assert {k.key_id for k in shares.list()} == {record.key_id, other.key_id}
-    assert shares.list("s_a")[0].label == "for the board"
+    assert [k.key_id for k in shares.listed("s_a")] == [record.key_id]
+    assert {k.key_id for k in shares.listed()} == {record.key_id, other.key_id}
+    assert shares.listed("s_a")[0].label == "for the board"
     revoked = shares.revoke(record.key_id)
     assert revoked.revoked and revoked.site_id == "s_a"
     registry.replace(shares.active())
     assert registry.site_of_key(key) is None
-    assert shares.list("s_a")[0].revoked
+    assert shares.listed("s_a")[0].revoked
