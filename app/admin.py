@@ -21,25 +21,46 @@ import msgspec
 
 from app.ingest.site import SiteRegistry
 from app.store.sites import SiteStore
+from app.web.shares import ShareRegistry, ShareStore
 
 __all__ = ["AdminCommands", "AdminRequest", "AdminServer", "call_running_server"]
 
 
 class AdminRequest(msgspec.Struct, frozen=True):
-    op: Literal["site_add", "site_list", "token_add", "site_origins"]
+    op: Literal[
+        "site_add",
+        "site_list",
+        "token_add",
+        "site_origins",
+        "share_add",
+        "share_list",
+        "share_revoke",
+    ]
     domain: str = ""
     site: str = ""
     origins: list[str] = []
+    label: str = ""
+    key_id: str = ""
 
 
 class AdminCommands:
     """The operations, against a store; keeps a live registry in step when given one."""
 
-    def __init__(self, sites: SiteStore, registry: SiteRegistry | None = None) -> None:
+    def __init__(
+        self,
+        sites: SiteStore,
+        registry: SiteRegistry | None = None,
+        share_keys: ShareStore | None = None,
+        shares: ShareRegistry | None = None,
+    ) -> None:
         self._sites = sites
         self._registry = registry
+        self._share_keys = share_keys
+        self._shares = shares
 
     def run(self, request: AdminRequest) -> dict[str, Any]:
+        if request.op.startswith("share_"):
+            return self._share(request)
         if request.op == "site_add":
             site, token = self._sites.add(request.domain, request.origins)
             if self._registry is not None:
@@ -63,6 +84,23 @@ class AdminCommands:
         if self._registry is not None:
             self._registry.add(site)
         return {"site": site.site_id, "origins": list(site.origins)}
+
+    def _share(self, request: AdminRequest) -> dict[str, Any]:
+        if self._share_keys is None:
+            raise ValueError("share keys are not available here")
+        if request.op == "share_list":
+            keys = self._share_keys.listed(request.site)
+            return {"keys": [msgspec.to_builtins(key) for key in keys]}
+        if request.op == "share_add":
+            if self._sites.get(request.site) is None:
+                raise KeyError(f"no site with key {request.site!r}")
+            record, key = self._share_keys.add(request.site, request.label)
+            result = {**msgspec.to_builtins(record), "key": key}
+        else:
+            result = msgspec.to_builtins(self._share_keys.revoke(request.key_id))
+        if self._shares is not None:
+            self._shares.replace(self._share_keys.active())
+        return result
 
 
 class AdminServer:

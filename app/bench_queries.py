@@ -46,8 +46,8 @@ def fill_events(
     part: tuple[int, int] | None = None,
     site: str = SITE,
 ) -> float:
-    """Insert `count` synthetic events ending at `end`, or only those numbered in the
-    half-open range `part` of them (in time order); returns the seconds it took."""
+    """Insert `count` synthetic events of `site` ending at `end`, or only those numbered in
+    the half-open range `part` of them (in time order); returns the seconds it took."""
     first, last = part or (0, count)
     sessions = max(count // EVENTS_PER_SESSION, 1)
     span_ms = days * 86_400_000

@@ -1,5 +1,6 @@
-"""The `beacon` command line: serve, worker, migrate, site add/list/origins, token, demo,
-bench (ingest, queries, triage, scale, alerts), cluster-ddl.
+"""The `beacon` command line: serve, worker, migrate, site add/list/origins, token,
+share add/list/revoke, demo, bench (ingest, queries, triage, scale, alerts, dashboard),
+cluster-ddl.
 
 Settings come from `BEACON_*` variables; the few flags here override them. Site and
 token commands go to the running server's admin socket when one owns the embedded
@@ -36,10 +37,11 @@ def _admin(settings: Settings, request: AdminRequest) -> dict[str, Any]:
     from app.store.client import Store
     from app.store.migrate import apply_migrations
     from app.store.sites import SiteStore
+    from app.web.shares import ShareStore
 
     store = Store.open(settings)
     apply_migrations(store, retention_days=settings.retention_days)
-    return AdminCommands(SiteStore(store)).run(request)
+    return AdminCommands(SiteStore(store), share_keys=ShareStore(store)).run(request)
 
 
 def _uvicorn_options() -> dict[str, Any]:
@@ -185,6 +187,35 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_share_add(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    result = _admin(settings, AdminRequest(op="share_add", site=args.site, label=args.label))
+    base = (args.base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    result["url"] = f"{base}/share/{result['site_id']}?auth={result['key']}"
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"shared link: {result['url']}  (shown once)\nkey id:      {result['key_id']}")
+    return 0
+
+
+def cmd_share_list(args: argparse.Namespace) -> int:
+    keys = _admin(_settings(args), AdminRequest(op="share_list", site=args.site or ""))["keys"]
+    if args.json:
+        print(json.dumps(keys))
+    else:
+        for key in keys:
+            state = "revoked" if key["revoked"] else "active"
+            print(f"{key['key_id']}  {key['site_id']}  {state}  {key['created_at']}", key["label"])
+    return 0
+
+
+def cmd_share_revoke(args: argparse.Namespace) -> int:
+    result = _admin(_settings(args), AdminRequest(op="share_revoke", key_id=args.key_id))
+    print(json.dumps(result) if args.json else f"revoked {result['key_id']} ({result['site_id']})")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from app.demo import run_demo
 
@@ -214,6 +245,12 @@ def cmd_bench_triage(args: argparse.Namespace) -> int:
     from app.bench_triage import run_triage_bench
 
     return run_triage_bench(args)
+
+
+def cmd_bench_dashboard(args: argparse.Namespace) -> int:
+    from app.bench_dashboard import run_dashboard_bench
+
+    return run_dashboard_bench(args)
 
 
 def cmd_bench_scale(args: argparse.Namespace) -> int:
@@ -285,6 +322,26 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--json", action="store_true")
     token.set_defaults(func=cmd_token)
 
+    share = commands.add_parser(
+        "share", help="read-only shared links to a site's dashboard"
+    ).add_subparsers(dest="share_command", required=True)
+    share_add = share.add_parser("add", help="make a shared link; prints it once")
+    share_add.add_argument("site")
+    share_add.add_argument("--label", default="", help="a note for `share list`")
+    share_add.add_argument(
+        "--base-url", help="the dashboard's public URL (default http://BEACON_HOST:BEACON_PORT)"
+    )
+    share_add.add_argument("--json", action="store_true")
+    share_add.set_defaults(func=cmd_share_add)
+    share_list = share.add_parser("list", help="list shared links (ids, not keys)")
+    share_list.add_argument("site", nargs="?")
+    share_list.add_argument("--json", action="store_true")
+    share_list.set_defaults(func=cmd_share_list)
+    share_revoke = share.add_parser("revoke", help="revoke a shared link by its id")
+    share_revoke.add_argument("key_id")
+    share_revoke.add_argument("--json", action="store_true")
+    share_revoke.set_defaults(func=cmd_share_revoke)
+
     demo = commands.add_parser(
         "demo", help="send realistic synthetic traffic to a running server, with ground truth"
     )
@@ -341,6 +398,14 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("--rounds", type=int, default=5)
     alerts.add_argument("--json", action="store_true")
     alerts.set_defaults(func=cmd_bench_alerts)
+    dashboard = benches.add_parser(
+        "dashboard", help="the dashboard in Chromium on synthetic events: load, filter, bytes"
+    )
+    dashboard.add_argument("--events", type=int, default=10_000_000)
+    dashboard.add_argument("--repeat", type=int, default=7)
+    dashboard.add_argument("--keep", metavar="DIR", help="fill DIR once, reuse it on later runs")
+    dashboard.add_argument("--json", action="store_true")
+    dashboard.set_defaults(func=cmd_bench_dashboard)
     return parser
 
 

@@ -49,6 +49,8 @@ from app.store.pages_closer import close_pages
 from app.store.rows import EVENT_COLUMNS
 from app.store.sites import SiteStore
 from app.triage.closer import close_issue_days
+from app.web.session import SessionCodec, load_secret
+from app.web.shares import ShareRegistry, ShareStore
 
 __all__ = ["Runtime", "SaltBook"]
 
@@ -89,6 +91,10 @@ class Runtime:
         self.sites = SiteStore(self.store)
         self.scale = ScaleServices(settings) if settings.scale else None
         self.registry = PublishedRegistry() if self.scale else SiteRegistry()
+        # The dashboard: shared links' keys, and the key that signs login sessions.
+        self.share_keys = ShareStore(self.store)
+        self.shares = ShareRegistry()
+        self.session_codec = SessionCodec(load_secret(self.store))
         self.reload_sites()
         self.salts: SaltBook | RedisSaltBook = (
             self.scale.salts if self.scale else SaltBook(self.sites)
@@ -197,6 +203,7 @@ class Runtime:
 
     def reload_sites(self) -> None:
         self.registry.replace(self.sites.all(), self.sites.token_sites())
+        self.shares.replace(self.share_keys.active())
 
     def start_background(self) -> None:
         self.alerts.start(evaluate=self.settings.alerts_interval > 0)

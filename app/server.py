@@ -2,7 +2,8 @@
 
 `POST /api/event` goes straight to the bare ingest endpoint (`app/ingest/routes.py`);
 every other path goes to Litestar: operations (`/healthz`, `/readyz`, `/metrics`), the
-snippet (`/script.js`), the export and query APIs, and the OpenAPI schema (`/schema`).
+snippet (`/script.js`), the export and query APIs, the OpenAPI schema (`/schema`), and
+the dashboard (`/`, `/login`, `/sites/…`, `/share/…`, `/static/…`: `app/web/`).
 The Litestar lifespan owns the `Runtime` (store, spool, batcher) and the admin socket.
 """
 
@@ -33,6 +34,8 @@ from app.runtime import Runtime
 from app.scale.health import scale_readyz
 from app.scale.live import live_events
 from app.triage.routes import TRIAGE_ROUTES
+from app.web.assets import Assets
+from app.web.routes import WEB_ROUTES
 
 __all__ = ["BeaconApp", "create_app"]
 
@@ -138,7 +141,10 @@ def create_app(settings: Settings, *, snippet_path: Path = SNIPPET_PATH) -> Beac
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         runtime = await asyncio.to_thread(Runtime, settings)
         app.state.runtime = runtime
-        admin = AdminServer(settings.admin_socket, AdminCommands(runtime.sites, runtime.registry))
+        commands = AdminCommands(
+            runtime.sites, runtime.registry, runtime.share_keys, runtime.shares
+        )
+        admin = AdminServer(settings.admin_socket, commands)
         await admin.start()
         runtime.start_background()
         # Objects alive now live for the whole process: keep them out of the GC's
@@ -165,6 +171,7 @@ def create_app(settings: Settings, *, snippet_path: Path = SNIPPET_PATH) -> Beac
             *ALERT_ROUTES,
             trends,
             live_events if settings.scale else live_snapshots,
+            *WEB_ROUTES,
         ],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="Beacon", version="1.0.0", path="/schema"),
@@ -172,6 +179,7 @@ def create_app(settings: Settings, *, snippet_path: Path = SNIPPET_PATH) -> Beac
         logging_config=None,  # app.logs owns logging: one JSON object per line
     )
     litestar.state.snippet = Snippet(snippet_path)
+    litestar.state.web_assets = Assets()
     litestar.state.settings = settings
     return BeaconApp(litestar)
 

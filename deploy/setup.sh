@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Beacon needs on a fresh machine, idempotently:
 #   - a Python virtualenv in .venv with Beacon and its dependencies (from PyPI),
-#   - the browser snippet, built with Node (npm ci && npm run build in js-snippet/).
+#   - the browser snippet, built with Node (npm ci && npm run build in js-snippet/),
+#   - the dashboard's script and style sheet, built the same way in app/web/ (with uPlot).
 # With --test it also installs what the test suite needs: the test extras, and the
 # system packages chromium (browser tests), redis-server (scale-mode tests) and wrk
 # (the load generator of `beacon bench`), from
@@ -54,6 +55,16 @@ if [ ! -f "$lock_stamp" ]; then
 fi
 log "building the snippet"
 (cd js-snippet && npm run --silent build)
+
+# Dashboard ----------------------------------------------------------------------------
+web_stamp="app/web/node_modules/.beacon-$(sha256sum app/web/package-lock.json | cut -c1-16)"
+if [ ! -f "$web_stamp" ]; then
+  log "installing the dashboard's build tools and uPlot (npm ci)"
+  (cd app/web && npm ci --no-audit --no-fund --loglevel=error)
+  touch "$web_stamp"
+fi
+log "building the dashboard"
+(cd app/web && npm run --silent build)
 
 # Test-only system packages ---------------------------------------------------------
 if [ $want_test = 1 ]; then

@@ -62,3 +62,7 @@ class SiteRegistry:
 
     def site_of_token(self, token: str) -> str | None:
         return self._tokens.get(hash_token(token))
+
+    def site_of_token_hash(self, token_hash: str) -> str | None:
+        """For dashboard sessions, which keep the hash of the token they were opened with."""
+        return self._tokens.get(token_hash)

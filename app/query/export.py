@@ -47,6 +47,7 @@ def _csv_value(value: Any) -> Any:
 @get(
     "/api/v1/sites/{site:str}/events",
     guards=[require_site_token],
+    opt={"share": False},  # a shared link shows the dashboard, not the raw events
     summary="Raw export of stored events",
     tags=["export"],
 )

@@ -110,6 +110,13 @@ async def vitals(request: Request, site: str) -> Response[Any]:
     )
 
 
+@get(SITE + "/vitals/timeseries", summary="Web vitals percentiles per bucket", **_guarded)
+async def vitals_timeseries(request: Request, site: str) -> Response[Any]:
+    return await answer(
+        request, site, vital_queries.vitals_timeseries, allowed=("interval", "metric")
+    )
+
+
 @get(
     SITE + "/vitals/errors-impact",
     summary="Sessions with errors vs without: bounce, INP",
@@ -154,6 +161,7 @@ ANALYTICS_ROUTES = [
     timeseries,
     breakdown,
     vitals,
+    vitals_timeseries,
     errors_impact,
     engagement,
     realtime,

@@ -24,14 +24,14 @@ from typing import Any
 
 import msgspec
 
-from app.query import vitals_cache
+from app.query import buckets, vitals_cache
 from app.query.pages import PAGE_COLUMNS, Range, error_counts, utc_days
 from app.query.params import Query, QueryError
 from app.query.sql import SESSION_CONSTANT, Sql, filter_condition, session_rows
 from app.query.traffic import Sessions, event_conditions, look_up
 from app.store.client import Store
 
-__all__ = ["VITAL_NAMES", "vitals", "vitals_by_site"]
+__all__ = ["VITAL_NAMES", "vitals", "vitals_by_site", "vitals_timeseries"]
 
 VITAL_NAMES = ("LCP", "INP", "CLS", "FCP", "TTFB", "FID")
 LEVELS = (0.5, 0.75, 0.9, 0.95, 0.99)
@@ -479,3 +479,48 @@ def vitals(store: Store, query: Query) -> dict[str, Any]:
         result["by"] = query.by
         result["breakdown"] = ordered
     return result
+
+
+SERIES_NAMES = ("LCP", "INP", "CLS", "FCP", "TTFB")
+
+
+def vitals_timeseries(store: Store, query: Query) -> dict[str, Any]:
+    """Per bucket of the period (`interval`, in `tz`: the buckets of `timeseries`) and
+    metric: samples, percentiles and rating shares, the dashboard's p75 trend. A sample
+    belongs to the bucket of the time it was measured (DESIGN §6); empty buckets are
+    included (no samples, null percentiles). Read from raw vital events (with the
+    filters, as `vitals` does with filters), so it costs one scan of the period's vital
+    samples."""
+    names = tuple(m.upper() for m in query.metrics) or SERIES_NAMES
+    unknown = [n for n in names if n not in VITAL_NAMES]
+    if unknown:
+        raise QueryError(f"metric: {unknown[0]!r} is not one of {', '.join(VITAL_NAMES)}")
+    zone = query.zone
+    starts = buckets.bucket_starts(store, query.start, query.end, query.interval, zone)
+    found_sessions = look_up(store, query)[0] if _by_session(query) else None
+    sql = Sql(store.db)
+    ranges = f"ts >= {sql.instant(query.start)} AND ts < {sql.instant(query.end)}"
+    bucket = buckets.bucket_sql(query.interval, sql.bind(query.tz, "String"))
+    column = "toDateTime(ts, 'UTC')"
+    conditions = _conditions(sql, query, names, found_sessions, ranges_condition=ranges)
+    text = (
+        f"SELECT toUnixTimestamp({bucket(column)}) AS b, name, count(), "
+        "countIf(rating = 'good'), countIf(rating = 'poor'), "
+        f"quantilesTDigest({_LEVELS_SQL})(value) FROM {sql.table('events')} "
+        f"WHERE {' AND '.join(conditions)} GROUP BY b, name"
+    )
+    found: dict[tuple[int, str], dict[str, Any]] = {}
+    for epoch, name, samples, good, poor, quantiles in store.rows(text, sql.params):
+        index = buckets.bucket_index(starts, dt.datetime.fromtimestamp(epoch, dt.UTC))
+        if index >= 0:
+            found[index, name] = _summary(samples, good, poor, quantiles, name)
+    empty = {name: _summary(0, 0, 0, [], name) for name in names}
+    points = [
+        {
+            "date": buckets.label(start, zone),
+            "start": buckets.start_label(start, zone),
+            **{n: found.get((index, n), empty[n]) for n in names},
+        }
+        for index, start in enumerate(starts)
+    ]
+    return {"interval": query.interval, "tz": query.tz, "metrics": list(names), "results": points}

@@ -7,8 +7,9 @@ are cached without knowing about it. What is cached: `GET` answers `200` of
 `/api/v1/sites/{site}/…` (not the raw export `/events` nor the live stream), up to
 `MAX_BODY` bytes, keyed by site, path, query string and `Accept` (JSON and CSV apart).
 
-Access is checked before a cached answer is served (the bearer token must belong to the
-site, as `app.auth` checks); anything else is passed to the app, which answers 401/403.
+Access is checked before a cached answer is served (an API token, dashboard session or
+share key of the site, by `app.auth.access_of`: every cached path is a GET that a share
+key may read); anything else is passed to the app, which answers 401/403.
 A cached answer carries `X-Beacon-Cache: hit`. Redis being unavailable only turns the
 cache off.
 """
@@ -21,8 +22,10 @@ import re
 from typing import Any
 
 import msgspec
+from litestar.exceptions import HTTPException
 from redis.exceptions import RedisError
 
+from app.auth import access_of
 from app.ingest.routes import Message, Receive, Scope, Send
 from app.server import BeaconApp
 
@@ -72,11 +75,16 @@ class QueryCache:
         await self.app(scope, receive, self._recorder(send, services, key))
 
     def _authorized(self, scope: Scope, site: str) -> bool:
-        scheme, _, token = _header(scope, b"authorization").decode("latin-1").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        try:
+            access_of(
+                self.app.litestar.state.runtime,
+                authorization=_header(scope, b"authorization").decode("latin-1") or None,
+                cookie=_header(scope, b"cookie").decode("latin-1") or None,
+                site=site,
+            )
+        except HTTPException:
             return False
-        registry = self.app.litestar.state.runtime.registry
-        return bool(registry.site_of_token(token.strip()) == site)
+        return True
 
     @staticmethod
     def _digest(scope: Scope) -> str:

@@ -107,6 +107,7 @@ async def live_messages(
     "/api/v1/sites/{site:str}/live",
     summary="Live events and realtime visitors (server-sent events)",
     guards=[require_site_token],
+    opt={"share": False},  # raw events as they arrive: not for shared links
     tags=["analytics"],
 )
 async def live_events(request: Request, site: str) -> ServerSentEvent:

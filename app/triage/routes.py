@@ -1,14 +1,15 @@
 """HTTP routes of the triage API (DESIGN §7), under `/api/v1/sites/{site}/`.
 
-    GET   /issues                 list: status, q, sort, limit, offset, period (from/to/period, tz)
+    GET   /issues                 list: status, q, sort, limit, offset, period (from/to/period, tz),
+                                  spark=hour|day (a sparkline per issue, app/triage/sparks.py)
     GET   /issues/{issue_id}      detail
     PATCH /issues/{issue_id}      {"action": "resolve", ...}: resolve, resolve_next_release,
                                   ignore, reopen, assign, comment (app/triage/lifecycle.py)
     POST  /sourcemaps?release=R&file=F   body: the source map JSON
 
-Every route is behind the site's bearer token (`require_site_token`); store calls run in
-a worker thread (the store client blocks). Wrong parameters answer 400 naming the
-parameter, an unknown issue 404.
+Every route is behind the site's credentials (`app/auth.py`: API token, dashboard session,
+or a read-only share key for the GETs); store calls run in a worker thread (the store
+client blocks). Wrong parameters answer 400 naming the parameter, an unknown issue 404.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from litestar import Request, Response, get, patch, post
 from litestar.exceptions import NotFoundException, ValidationException
 
 from app.auth import require_site_token
-from app.query.params import QueryError, parse_query
+from app.query.params import Query, QueryError, parse_query
 from app.runtime import Runtime
 from app.triage.issues import (
     SORTS,
@@ -35,6 +36,7 @@ from app.triage.issues import (
 )
 from app.triage.lifecycle import Action
 from app.triage.sourcemaps import MAX_MAP_BYTES, SourceMapError, store_sourcemap
+from app.triage.sparks import MAX_HOURLY, SPARK_INTERVALS, with_sparks
 
 __all__ = ["TRIAGE_ROUTES"]
 
@@ -44,10 +46,16 @@ _action_decoder = msgspec.json.Decoder(Action)
 _OWN_PARAMS = ("status", "q", "sort", "limit", "offset")
 
 
-def _issue_query(request: Request[Any, Any, Any], site: str, *, default_period: str) -> IssueQuery:
+def _issue_query(
+    request: Request[Any, Any, Any],
+    site: str,
+    *,
+    default_period: str,
+    more: tuple[str, ...] = (),
+) -> tuple[IssueQuery, Query]:
     params = {key: request.query_params.getall(key) for key in request.query_params}
     try:
-        base = parse_query(site, params, allowed=_OWN_PARAMS, default_period=default_period)
+        base = parse_query(site, params, allowed=_OWN_PARAMS + more, default_period=default_period)
     except QueryError as exc:
         raise ValidationException(str(exc)) from None
     if base.filters:
@@ -67,7 +75,7 @@ def _issue_query(request: Request[Any, Any, Any], site: str, *, default_period: 
     q = (params.get("q") or [""])[-1].strip()
     if len(q) > 200:
         raise ValidationException("q: at most 200 characters")
-    return IssueQuery(
+    issue_query = IssueQuery(
         site=site,
         start=base.start,
         end=base.end,
@@ -77,19 +85,32 @@ def _issue_query(request: Request[Any, Any, Any], site: str, *, default_period: 
         limit=base.limit,
         offset=base.offset,
     )
+    return issue_query, base
 
 
 @get(SITE + "/issues", summary="Error issues in the period", **_guarded)
 async def issues_list(request: Request[Any, Any, Any], site: str) -> Response[Any]:
     runtime: Runtime = request.app.state.runtime
-    query = _issue_query(request, site, default_period="30d")
-    return Response(await anyio.to_thread.run_sync(list_issues, runtime.store, query))
+    query, base = _issue_query(request, site, default_period="30d", more=("spark",))
+    spark = request.query_params.get("spark")
+    if spark is not None and spark not in SPARK_INTERVALS:
+        raise ValidationException(f"spark: {spark!r} is not one of {', '.join(SPARK_INTERVALS)}")
+    if spark == "hour" and base.end - base.start > MAX_HOURLY:
+        raise ValidationException("spark: hourly sparklines are for periods of 7 days at most")
+
+    def run() -> dict[str, Any]:
+        listing = list_issues(runtime.store, query)
+        if spark is None:
+            return listing
+        return with_sparks(runtime.store, msgspec.structs.replace(base, interval=spark), listing)
+
+    return Response(await anyio.to_thread.run_sync(run))
 
 
 @get(SITE + "/issues/{issue_id:str}", summary="One issue: stack, counts, events", **_guarded)
 async def issue_get(request: Request[Any, Any, Any], site: str, issue_id: str) -> Response[Any]:
     runtime: Runtime = request.app.state.runtime
-    query = _issue_query(request, site, default_period="30d")
+    query, _ = _issue_query(request, site, default_period="30d")
     try:
         detail = await anyio.to_thread.run_sync(issue_detail, runtime.store, query, issue_id)
     except IssueNotFound:
@@ -121,6 +142,7 @@ async def issue_patch(request: Request[Any, Any, Any], site: str, issue_id: str)
     summary="Upload a source map for a release and minified file",
     request_max_body_size=MAX_MAP_BYTES,
     status_code=201,
+    opt={"share": False},
     **_guarded,
 )
 async def sourcemap_upload(
