@@ -212,7 +212,8 @@ def beacon_phase(
         _warm_up(port, pool_file, work, args)
         settle(gauges, lambda g: g.get("stored", 0) >= g.get("accepted", 1))
         before = steps(scrape(base))
-        profiler = _start_profiler(server.pid, args.seconds, args.profile) if args.profile else None
+        spy = getattr(args, "profile", None)  # bench scale has no --profile
+        profiler = _start_profiler(server.pid, args.seconds, spy) if spy else None
         report = measure(
             "beacon ingest", port=port, pool=pool_file, records=work / "beacon.rec",
             processes={"beacon": server.pid}, gauges=gauges,
@@ -332,7 +333,7 @@ def print_windows(phase: PhaseReport) -> None:
     print(f"{phase.name}, per 10 s window:")
     print(
         "   from   req/s  p50 ms  p99 ms  p99.9 ms  max ms  stored/s   backlog  RSS MB"
-        "  lag ms   gc ms  gc max  merges  parts"
+        "  lag ms   gc ms  gc max  merges  parts fsync max insert max  settle"
     )
 
     def opt(value: float | None, width: int, digits: int = 0) -> str:
@@ -344,7 +345,12 @@ def print_windows(phase: PhaseReport) -> None:
             f"{w.p999_ms:>10.1f}{w.max_ms:>8.0f}{w.stored_per_second:>10.0f}{w.backlog_end:>10.0f}"
             f"{w.rss_mb_max:>8.0f}{opt(w.loop_lag_max_ms, 8)}{opt(w.gc_ms, 8)}"
             f"{opt(w.gc_slowest_ms, 8, 1)}{opt(w.merges_started, 8)}{opt(w.parts_end, 7)}"
+            f"{opt(w.fsync_max_ms, 10, 1)}{opt(w.insert_max_ms, 11)}{opt(w.settle_ms, 8)}"
         )
+    print(f"{phase.name}, CPU by component per 10 s window (cores):")
+    for w in phase.windows:
+        cores = ", ".join(f"{k} {v:.2f}" for k, v in sorted(w.cores.items(), key=lambda i: -i[1]))
+        print(f"{w.start_s:>7.0f}  {cores}")
     if phase.backlog:
         text = " ".join(f"{v:.0f}" for _, v in phase.backlog)
         print(f"{phase.name} backlog ({phase.backlog_unit}), each second: {text}")

@@ -43,6 +43,11 @@ class WindowReport(msgspec.Struct):
     merges_started: int | None = None
     merged_rows: int | None = None
     parts_end: int | None = None
+    fsync_max_ms: float | None = None
+    insert_max_ms: float | None = None
+    settle_ms: float | None = None  # the settling runs that started in the window
+    #: CPU by component in the window, in cores (CPU seconds per second), all processes.
+    cores: dict[str, float] = {}
 
 
 class PhaseReport(msgspec.Struct):
@@ -171,6 +176,16 @@ def measure(
             backlog_end=inside[-1].gauges.get(backlog_key, 0.0) if inside else 0.0,
             rss_mb_max=round(max((sum(s.rss.values()) for s in inside), default=0) / 2**20, 1),
         )
+        if len(inside) > 1:
+            used: dict[str, float] = {}
+            for label in processes:
+                for component, spent in cpu_by_component(
+                    inside[0], inside[-1], label, thread_names
+                ).items():
+                    key = component if len(processes) == 1 else f"{label}: {component}"
+                    used[key] = used.get(key, 0.0) + spent
+            span = max(inside[-1].t - inside[0].t, 1e-9)
+            report.cores = {k: round(v / span, 2) for k, v in used.items() if v / span >= 0.01}
         in_probe = [p for p in lines if load_wall + lo <= p["t"] < load_wall + hi]
         if in_probe:
             before = [p for p in lines if p["t"] < load_wall + lo]
@@ -181,6 +196,11 @@ def measure(
             )
             slow = [g[2] for p in in_probe for g in p["gc_slow"]]
             report.gc_slowest_ms = max(slow, default=0.0)
+            report.fsync_max_ms = max((p.get("fsync", [0, 0, 0])[2] for p in in_probe), default=0)
+            calls = [c for p in in_probe for c in p.get("calls", [])]
+            report.insert_max_ms = max((c[2] for c in calls if c[0] == "insert"), default=0.0)
+            settles = [c[2] for c in calls if c[0] == "settle"]
+            report.settle_ms = max(settles) if settles else None
             with_chdb = [p for p in [base, *in_probe] if (p.get("chdb") or {}).get("events")]
             if len(with_chdb) > 1:
                 report.merges_started = _event(with_chdb[-1], "Merge") - _event(

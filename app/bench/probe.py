@@ -6,13 +6,16 @@ Nothing in Beacon itself changes; this wrapper adds, before running `app.cli.mai
   every collection over 5 ms with its time);
 - the event loop's lag: a thread posts a callback to uvicorn's loop (caught by wrapping
   `uvloop.new_event_loop`) every 50 ms and measures how late it runs; past
-  `--stall-ms` it writes a `py-spy dump` of the process *while* the loop is stuck
-  (`stalls/`, at most one per 2 s, 40 in all);
+  `--stall-ms` it writes a `py-spy dump --nonblocking` of the process (not paused by
+  it) *while* the loop is stuck (`stalls/`, at most one per 2 s, 40 in all);
 - every 2 s, from the process's own embedded chdb (the engine is in-process, and chdb
   has no `part_log` or `metric_log`): `system.events` counters, running merges
   (`system.merges`), active parts per table;
 - the native thread id → Python thread name map (`threads.json`), so `/proc` CPU can be
-  told apart by Python thread.
+  told apart by Python thread;
+- timers around `os.fdatasync` (the spool's group commit), `Store.insert_json_rows`
+  (each insert into chdb, views included) and `Runtime.close_finished_sessions` (the
+  settling run every 2 minutes), wrapped by attribute, the code unchanged.
 
 Output, in OUTDIR: `probe.jsonl` (one line per second: loop lag, collections; chdb
 figures every other line), `threads.json`, `stalls/*.txt`. The instruments cost one
@@ -56,6 +59,45 @@ class Probe:
         self.last_dump = 0.0
         self.py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
         self.file = open(out / "probe.jsonl", "a", buffering=1)  # noqa: SIM115 - process-long
+        self.fsync = [0, 0.0, 0.0]  # count, seconds, slowest, since the last line
+        self.calls: list[tuple[str, float, float]] = []  # (what, wall start, ms)
+        self._lock = threading.Lock()
+
+    # -- timers ------------------------------------------------------------------------
+    def wrap_timers(self) -> None:
+        original_fdatasync = os.fdatasync
+
+        def fdatasync(fd: int) -> None:
+            began = time.perf_counter()
+            try:
+                original_fdatasync(fd)
+            finally:
+                took = time.perf_counter() - began
+                with self._lock:
+                    self.fsync[0] += 1
+                    self.fsync[1] += took
+                    self.fsync[2] = max(self.fsync[2], took)
+
+        os.fdatasync = fdatasync  # type: ignore[assignment]
+        from app.runtime import Runtime
+        from app.store.client import Store
+
+        self._time_method(Runtime, "close_finished_sessions", "settle")
+        self._time_method(Store, "insert_json_rows", "insert")
+
+    def _time_method(self, owner: type, name: str, label: str) -> None:
+        original = getattr(owner, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            wall, began = time.time(), time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                took = round((time.perf_counter() - began) * 1000, 1)
+                with self._lock:
+                    self.calls.append((label, round(wall, 3), took))
+
+        setattr(owner, name, timed)
 
     # -- collections -------------------------------------------------------------------
     def on_gc(self, phase: str, info: dict[str, int]) -> None:
@@ -119,7 +161,7 @@ class Probe:
             handle.write(f"# loop callback waiting {waited * 1000:.0f} ms at {now:.3f}\n")
             handle.flush()
             subprocess.run(
-                [self.py_spy, "dump", "--pid", str(os.getpid()), "--native"],
+                [self.py_spy, "dump", "--pid", str(os.getpid()), "--nonblocking"],
                 stdout=handle, stderr=subprocess.STDOUT, timeout=30, check=False,
             )  # fmt: skip
 
@@ -133,6 +175,11 @@ class Probe:
             "gc_slow": self.gc_slow,
         }
         self.gc_slow = []
+        with self._lock:
+            count, seconds, slowest = self.fsync
+            line["fsync"] = [count, round(seconds * 1000, 1), round(slowest * 1000, 1)]
+            line["calls"] = self.calls
+            self.fsync, self.calls = [0, 0.0, 0.0], []
         self.lag_max = 0.0
         threads = {t.native_id: t.name for t in threading.enumerate()}
         (self.out / "threads.json").write_text(json.dumps(threads))
@@ -174,6 +221,7 @@ def main(argv: list[str]) -> int:
     probe = Probe(Path(own[0]), stall_ms)
     gc.callbacks.append(probe.on_gc)
     probe.wrap_uvloop()
+    probe.wrap_timers()
     threading.Thread(target=probe.watch, name="beacon-probe", daemon=True).start()
     from app.cli import main as beacon
 
