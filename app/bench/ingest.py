@@ -308,6 +308,10 @@ def print_report(results: dict[str, Any], phases: list[PhaseReport]) -> None:
             f"taking {probe.get('gc_ms_by_generation')} ms; worst loop lag "
             f"{probe.get('loop_lag_max_ms')} ms; stall dumps: {len(probe.get('stall_dumps', []))}"
         )
+        for stall in probe.get("stalls", [])[:10]:
+            print(f"  stall: {stall['header']}")
+            for frame in stall["main_thread"]:
+                print(f"      {frame}")
 
 
 def print_phases(phases: list[PhaseReport]) -> None:

@@ -83,6 +83,24 @@ def _probe_lines(directory: Path | None) -> list[dict[str, Any]]:
     return lines
 
 
+def stall_summary(dump: Path, frames: int = 4) -> dict[str, Any]:
+    """The lag and the innermost frames of the main thread in one stall dump."""
+    text = dump.read_text(errors="replace")
+    lines = text.splitlines()
+    header = lines[0] if lines else ""
+    main: list[str] = []
+    inside = False
+    for line in lines:
+        if line.startswith("Thread "):
+            inside = '"MainThread"' in line
+            if inside:
+                main.append(line.strip())
+            continue
+        if inside and line.startswith(" ") and len(main) <= frames:
+            main.append(line.strip())
+    return {"file": dump.name, "header": header.lstrip("# "), "main_thread": main}
+
+
 def _event(line: dict[str, Any], name: str) -> int:
     chdb = line.get("chdb") or {}
     return int((chdb.get("events") or {}).get(name, 0))
@@ -225,7 +243,9 @@ def measure(
             probe["slow_collections"] = [g for p in during for g in p["gc_slow"]][:50]
             probe["loop_lag_max_ms"] = max(p["lag_max_ms"] for p in during)
         if probe_dir is not None:
-            probe["stall_dumps"] = sorted(str(p) for p in (probe_dir / "stalls").glob("*.txt"))
+            dumps = sorted((probe_dir / "stalls").glob("*.txt"))
+            probe["stall_dumps"] = [str(p) for p in dumps]
+            probe["stalls"] = [stall_summary(p) for p in dumps]
     return PhaseReport(
         name=name,
         load=load,

@@ -301,8 +301,9 @@ def _run_queries(
 
 def _print(report: dict[str, Any]) -> None:
     disk = report["disk"]
+    filled = "a kept store, filled" if report["reused"] else "filled"
     print(
-        f"{report['events']:,} events ({'kept store' if report['reused'] else 'filled'} in "
+        f"{report['events']:,} events ({filled} in "
         f"{report['fill_seconds']:.1f} s, {report['fill_events_per_second'] or 0:,} events/s; "
         f"sessions settled and pages closed in {report['settle_seconds']:.1f} s); "
         f"on disk {disk['parts_bytes_on_disk'] / 2**20:,.0f} MiB in parts, data directory "
