@@ -11,6 +11,8 @@
   Beacon), one request per page view in the order a browser sends them, sessions
   interleaved. Session and page ids are renewed on every pass over the pool, and
   `sent_at` is stamped when the request leaves, so every pass is new traffic.
+- `new-sessions`: the repeat mix with every request a session of its own, renewed on
+  every pass (as issue 16's outside test sent it): the worst case for per-session state.
 
 A pool is generated once per run with a placeholder site key and formatted per server
 (`for_site`), as whole HTTP requests for `loadgen.c`.
@@ -31,7 +33,7 @@ from app.bench.loadgen import NOW_MARK, PASS_MARK, PoolRequest, format_request
 
 __all__ = ["MIXES", "Pool", "make_bodies", "pool"]
 
-MIXES = ("realistic", "repeat")
+MIXES = ("realistic", "repeat", "new-sessions")
 _SITE = "s_placeholder_site_key"
 ORIGIN = "https://bench.test"
 
@@ -70,14 +72,17 @@ class Pool(msgspec.Struct):
         ]
 
 
-def make_bodies(site: str, count: int, events: int, seed: int = 7) -> list[bytes]:
-    """`count` distinct protocol-v1 batches of `events` events each (the repeat mix)."""
+def make_bodies(
+    site: str, count: int, events: int, seed: int = 7, id_suffix: str = ""
+) -> list[bytes]:
+    """`count` distinct protocol-v1 batches of `events` events each (the repeat mix);
+    session and page ids end in `id_suffix`."""
     rng = random.Random(seed)
     now = int(time.time() * 1000)
     pages = [f"/docs/{i}" for i in range(40)] + ["/", "/pricing", "/blog/post-1?utm_source=hn"]
     bodies = []
     for _ in range(count):
-        pid = uuid.uuid4().hex[:16]
+        pid = uuid.uuid4().hex[: 16 - len(id_suffix)] + id_suffix
         ts = now - rng.randrange(60_000)
         page = rng.choice(pages)
         evs: list[dict[str, Any]] = [
@@ -106,19 +111,21 @@ def make_bodies(site: str, count: int, events: int, seed: int = 7) -> list[bytes
         while len(evs) < events:
             evs.append({"t": "custom", "ts": ts + 4000, "pid": pid, "name": "signup",
                         "props": {"plan": "pro"}})  # fmt: skip
-        batch = {"site": site, "sid": uuid.uuid4().hex[:20], "sent_at": now, "events": evs[:events]}
+        sid = uuid.uuid4().hex[: 20 - len(id_suffix)] + id_suffix
+        batch = {"site": site, "sid": sid, "sent_at": now, "events": evs[:events]}
         bodies.append(json.dumps(batch).encode())
     return bodies
 
 
-def _repeat(events: int) -> Pool:
-    bodies = make_bodies(_SITE, 2000, events)
+def _repeat(events: int, *, new_sessions: bool = False) -> Pool:
+    bodies = make_bodies(_SITE, 2000, events, id_suffix=PASS_MARK.decode() if new_sessions else "")
     headers = [
         [("Content-Type", "text/plain"), ("User-Agent", REPEAT_AGENTS[i % len(REPEAT_AGENTS)]),
          ("X-Forwarded-For", f"81.2.{i % 200}.{i % 250 + 1}"), ("Origin", ORIGIN)]
         for i in range(1, len(bodies) + 1)
     ]  # fmt: skip
-    return Pool("repeat", bodies, headers, events * len(bodies), 0)
+    return Pool("new-sessions" if new_sessions else "repeat", bodies, headers,
+                events * len(bodies), 0)  # fmt: skip
 
 
 def _realistic(sessions: int, seed: int) -> Pool:
@@ -158,6 +165,8 @@ def pool(mix: str, *, events: int = 10, sessions: int = 20_000, seed: int = 11) 
     """The request pool of `mix` (see the module docstring)."""
     if mix == "repeat":
         return _repeat(events)
+    if mix == "new-sessions":
+        return _repeat(events, new_sessions=True)
     if mix == "realistic":
         return _realistic(sessions, seed)
     raise ValueError(f"unknown mix {mix!r}: one of {', '.join(MIXES)}")

@@ -68,3 +68,15 @@ def test_repeat_pool_keeps_issue_2_traffic() -> None:
     assert requests[0].patches == ()  # the same sessions on every pass, as before
     assert len(decode_batch(body).events) == 10
     assert re.fullmatch(r"81\.2\.\d+\.\d+", headers["X-Forwarded-For"])
+
+
+def test_new_sessions_pool_renews_every_session() -> None:
+    requests = pool("new-sessions", events=10).for_site("s_site")
+    sids = set()
+    for request in requests:
+        _, body = _split(request.data)
+        batch = decode_batch(body.replace(PASS_MARK, b"000000"))
+        sids.add(batch.sid)
+        assert batch.sid.endswith("@@@@@@") is False
+        assert sum(kind == 0 for _, kind in request.patches) == 11  # the sid and 10 pids
+    assert len(sids) == len(requests) == 2000
