@@ -308,6 +308,11 @@ def print_report(results: dict[str, Any], phases: list[PhaseReport]) -> None:
             f"taking {probe.get('gc_ms_by_generation')} ms; worst loop lag "
             f"{probe.get('loop_lag_max_ms')} ms; stall dumps: {len(probe.get('stall_dumps', []))}"
         )
+        for gen, worst in probe.get("slowest_collection_by_generation", {}).items():
+            print(
+                f"  generation {gen}: {worst['count_over_5ms']} collections over 5 ms, slowest "
+                f"{worst['wall_ms']} ms wall, {worst['cpu_ms']} ms of its thread's CPU"
+            )
         for stall in probe.get("stalls", [])[:10]:
             print(f"  stall: {stall['header']}")
             for frame in stall["main_thread"]:

@@ -240,7 +240,17 @@ def measure(
                 round((b - a) * 1000, 1)
                 for a, b in zip(during[0]["gc_seconds"], during[-1]["gc_seconds"], strict=True)
             ]
-            probe["slow_collections"] = [g for p in during for g in p["gc_slow"]][:50]
+            slow = [g for p in during for g in p["gc_slow"]]
+            probe["slow_collections"] = slow[:200]
+            probe["slowest_collection_by_generation"] = {
+                str(gen): {
+                    "count_over_5ms": len(of),
+                    "wall_ms": max(g[2] for g in of),
+                    "cpu_ms": max((g[4] for g in of if len(g) > 4), default=None),
+                }
+                for gen in (0, 1, 2)
+                if (of := [g for g in slow if g[1] == gen])
+            }
             probe["loop_lag_max_ms"] = max(p["lag_max_ms"] for p in during)
         if probe_dir is not None:
             dumps = sorted((probe_dir / "stalls").glob("*.txt"))

@@ -3,7 +3,7 @@ bench-only instruments inside its process, for finding what stalls it.
 
 Nothing in Beacon itself changes; this wrapper adds, before running `app.cli.main`:
 - garbage collections timed through `gc.callbacks` (count and seconds per generation;
-  every collection over 5 ms with its time);
+  every collection over 5 ms with its wall time and its thread's CPU time);
 - the event loop's lag: a thread posts a callback to uvicorn's loop (caught by wrapping
   `uvloop.new_event_loop`) every 50 ms and measures how late it runs; past
   `--stall-ms` it writes a `py-spy dump --nonblocking` of the process (not paused by
@@ -51,9 +51,10 @@ class Probe:
         (out / "stalls").mkdir(parents=True, exist_ok=True)
         self.loop: Any = None
         self.gc_started = 0.0
+        self.gc_cpu_started = 0.0
         self.gc_count = [0, 0, 0]
         self.gc_seconds = [0.0, 0.0, 0.0]
-        self.gc_slow: list[tuple[float, int, float, int]] = []
+        self.gc_slow: list[tuple[float, int, float, int, float]] = []
         self.lag_max = 0.0
         self.dumps = 0
         self.last_dump = 0.0
@@ -103,13 +104,19 @@ class Probe:
     def on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self.gc_started = time.perf_counter()
+            self.gc_cpu_started = time.thread_time()
             return
         took = time.perf_counter() - self.gc_started
         generation = info["generation"]
         self.gc_count[generation] += 1
         self.gc_seconds[generation] += took
         if took >= _SLOW_GC_S:
-            self.gc_slow.append((time.time(), generation, round(took * 1000, 2), info["collected"]))
+            # Wall and the collecting thread's own CPU: far apart, the process waited for
+            # a core (a busy machine), not for the collection.
+            cpu = round((time.thread_time() - self.gc_cpu_started) * 1000, 2)
+            self.gc_slow.append(
+                (time.time(), generation, round(took * 1000, 2), info["collected"], cpu)
+            )
 
     # -- the event loop ----------------------------------------------------------------
     def wrap_uvloop(self) -> None:
