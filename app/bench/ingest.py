@@ -342,7 +342,7 @@ def print_windows(phase: PhaseReport) -> None:
     print(f"{phase.name}, per 10 s window:")
     print(
         "   from   req/s  p50 ms  p99 ms  p99.9 ms  max ms  stored/s   backlog  RSS MB"
-        "  lag ms   gc ms  gc max  merges  parts fsync max insert max  settle"
+        "  lag ms   gc ms  gc max  merges merge s merged MB  parts fsync max insert max  settle"
     )
 
     def opt(value: float | None, width: int, digits: int = 0) -> str:
@@ -353,7 +353,9 @@ def print_windows(phase: PhaseReport) -> None:
             f"{w.start_s:>7.0f}{w.requests_per_second:>8.0f}{w.p50_ms:>8.1f}{w.p99_ms:>8.1f}"
             f"{w.p999_ms:>10.1f}{w.max_ms:>8.0f}{w.stored_per_second:>10.0f}{w.backlog_end:>10.0f}"
             f"{w.rss_mb_max:>8.0f}{opt(w.loop_lag_max_ms, 8)}{opt(w.gc_ms, 8)}"
-            f"{opt(w.gc_slowest_ms, 8, 1)}{opt(w.merges_started, 8)}{opt(w.parts_end, 7)}"
+            f"{opt(w.gc_slowest_ms, 8, 1)}{opt(w.merges_started, 8)}"
+            f"{opt(None if w.merge_ms is None else w.merge_ms / 1000, 8, 1)}"
+            f"{opt(w.merged_mb, 10)}{opt(w.parts_end, 7)}"
             f"{opt(w.fsync_max_ms, 10, 1)}{opt(w.insert_max_ms, 11)}{opt(w.settle_ms, 8)}"
         )
     print(f"{phase.name}, CPU by component per 10 s window (cores):")

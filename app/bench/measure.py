@@ -42,6 +42,8 @@ class WindowReport(msgspec.Struct):
     gc_slowest_ms: float | None = None
     merges_started: int | None = None
     merged_rows: int | None = None
+    merged_mb: float | None = None  # uncompressed
+    merge_ms: int | None = None  # summed over merge threads (MergeTotalMilliseconds)
     parts_end: int | None = None
     fsync_max_ms: float | None = None
     insert_max_ms: float | None = None
@@ -226,6 +228,17 @@ def measure(
                 )
                 report.merged_rows = _event(with_chdb[-1], "MergedRows") - _event(
                     with_chdb[0], "MergedRows"
+                )
+                report.merged_mb = round(
+                    (
+                        _event(with_chdb[-1], "MergedUncompressedBytes")
+                        - _event(with_chdb[0], "MergedUncompressedBytes")
+                    )
+                    / 2**20,
+                    1,
+                )
+                report.merge_ms = _event(with_chdb[-1], "MergeTotalMilliseconds") - _event(
+                    with_chdb[0], "MergeTotalMilliseconds"
                 )
                 report.parts_end = sum(with_chdb[-1]["chdb"]["parts"].values())
         windows.append(report)
