@@ -10,6 +10,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -78,10 +79,18 @@ def test_fixed_rate_load_on_a_probed_server(tmp_path: Path) -> None:
         names = json.loads(_wait(lambda: (probe / "threads.json").exists())
                            and (probe / "threads.json").read_text())  # fmt: skip
         assert {"beacon-batcher", "beacon-probe"} <= set(names.values())
-        lines = [json.loads(line) for line in (probe / "probe.jsonl").read_text().splitlines()]
-        chdb = [line["chdb"] for line in lines if line.get("chdb")]
-        assert chdb and "events" in chdb[-1] and chdb[-1]["parts"].get("events", 0) >= 1
-        assert all(line["lag_max_ms"] >= 0 for line in lines)
+
+        def lines() -> list[dict[str, Any]]:
+            text = (probe / "probe.jsonl").read_text()
+            return [json.loads(line) for line in text.splitlines()]
+
+        # Every 2 s the probe reads chdb's own tables: the inserts' parts show there.
+        chdb = _wait(lambda: [
+            line["chdb"] for line in lines()
+            if (line.get("chdb") or {}).get("parts", {}).get("events", 0) >= 1
+        ])  # fmt: skip
+        assert chdb[-1]["events"]["InsertQuery"] >= 1
+        assert all(line["lag_max_ms"] >= 0 and len(line["fsync"]) == 3 for line in lines())
         used = cpu_by_component(sampler.samples[0], sampler.samples[-1], "beacon", {
             int(k): v for k, v in names.items()
         })  # fmt: skip
