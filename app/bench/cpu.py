@@ -4,7 +4,8 @@ Every second the sampler reads, for each watched process (and its child processe
 each thread's CPU time (user + system, `/proc/<pid>/task/<tid>/stat`) and the process's
 resident memory (`VmRSS`), plus any extra gauges the caller adds (the spool backlog, a
 stream's length). CPU per component is the difference of two samples, summed over the
-threads of that component:
+threads of that component (and the whole machine's busy time from `/proc/stat`, so that
+what other processes took from a shared machine shows beside it):
 
 - `event loop`: the main thread of a Beacon process (uvicorn's loop: HTTP, pipeline,
   row encoding, spool hand-off, answers);
@@ -82,6 +83,13 @@ def read_threads(pid: int) -> dict[int, tuple[str, float]]:
     return threads
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy since boot (all cores, `/proc/stat`)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / _TICK
+
+
 def rss_bytes(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -137,6 +145,7 @@ class Sample(msgspec.Struct):
     cpu: dict[str, dict[int, tuple[str, float]]]  # label → tid → (comm, seconds)
     pids: dict[str, dict[int, int]]  # label → tid → its process id
     gauges: dict[str, float]
+    machine: float = 0.0  # busy CPU seconds of the whole machine so far
 
 
 class Sampler:
@@ -191,7 +200,9 @@ class Sampler:
                 gauges = dict(self.gauges())
             except Exception:  # a reading that failed once (server busy) is left out
                 gauges = {}
-        sample = Sample(time.monotonic() - self.started, rss, cpu, owners, gauges)
+        sample = Sample(
+            time.monotonic() - self.started, rss, cpu, owners, gauges, machine_busy_seconds()
+        )
         self.samples.append(sample)
         return sample
 

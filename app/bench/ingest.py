@@ -320,7 +320,8 @@ def print_report(results: dict[str, Any], phases: list[PhaseReport]) -> None:
 
 
 def print_phases(phases: list[PhaseReport]) -> None:
-    head = ("req/s", "stored/s", "p50 ms", "p99 ms", "p99.9", "max ms", "non-2xx", "catch-up")
+    head = ("req/s", "stored/s", "p50 ms", "p99 ms", "p99.9", "max ms", "non-2xx", "catch-up",
+            "others")  # fmt: skip
     print(f"{'':36}" + "".join(f"{h:>10}" for h in head))
     for p in phases:
         o = p.load.overall
@@ -328,7 +329,9 @@ def print_phases(phases: list[PhaseReport]) -> None:
             f"{p.name:36}{p.load.requests_per_second:>10.0f}{p.stored_events_per_second:>10.0f}"
             f"{o.p50_ms:>10.2f}{o.p99_ms:>10.2f}{o.p999_ms:>10.2f}{o.max_ms:>10.1f}"
             f"{p.load.non_2xx + p.load.errors:>10}{p.catch_up_seconds:>9.1f}s"
+            f"{p.other_cores:>10.2f}"
         )
+    print("(others: cores the rest of the machine kept busy meanwhile, load generator included)")
     for p in phases:
         if p.cpu_seconds:
             shares = ", ".join(f"{k} {v:.0f}" for k, v in p.cpu_us_per_request.items() if v >= 1)
@@ -358,10 +361,14 @@ def print_windows(phase: PhaseReport) -> None:
             f"{opt(w.merged_mb, 10)}{opt(w.parts_end, 7)}"
             f"{opt(w.fsync_max_ms, 10, 1)}{opt(w.insert_max_ms, 11)}{opt(w.settle_ms, 8)}"
         )
-    print(f"{phase.name}, CPU by component per 10 s window (cores):")
+    print(
+        f"{phase.name}, CPU by component per 10 s window (cores; the rest of the machine: "
+        "other processes, the load generator included)"
+    )
     for w in phase.windows:
         cores = ", ".join(f"{k} {v:.2f}" for k, v in sorted(w.cores.items(), key=lambda i: -i[1]))
-        print(f"{w.start_s:>7.0f}  {cores}")
+        rest = "" if w.other_cores is None else f"; rest of the machine {w.other_cores:.2f}"
+        print(f"{w.start_s:>7.0f}  {cores}{rest}")
     if phase.backlog:
         text = " ".join(f"{v:.0f}" for _, v in phase.backlog)
         print(f"{phase.name} backlog ({phase.backlog_unit}), each second: {text}")

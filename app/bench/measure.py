@@ -50,6 +50,8 @@ class WindowReport(msgspec.Struct):
     settle_ms: float | None = None  # the settling runs that started in the window
     #: CPU by component in the window, in cores (CPU seconds per second), all processes.
     cores: dict[str, float] = {}
+    machine_cores: float | None = None  # the whole machine busy, in cores
+    other_cores: float | None = None  # of which not the measured processes (load included)
 
 
 class PhaseReport(msgspec.Struct):
@@ -69,6 +71,9 @@ class PhaseReport(msgspec.Struct):
     cpu_us_per_stored_event: dict[str, float]
     loadgen_cpu_us_per_request: float
     pipeline_us_per_request: dict[str, float] = {}
+    #: Cores the rest of the machine kept busy during the load (other processes and the
+    #: load generator): the figures of a shared machine are only as good as this is low.
+    other_cores: float = 0.0
     windows: list[WindowReport] = []
     probe: dict[str, Any] = {}
 
@@ -206,6 +211,9 @@ def measure(
                     used[key] = used.get(key, 0.0) + spent
             span = max(inside[-1].t - inside[0].t, 1e-9)
             report.cores = {k: round(v / span, 2) for k, v in used.items() if v / span >= 0.01}
+            machine = (inside[-1].machine - inside[0].machine) / span
+            report.machine_cores = round(machine, 2)
+            report.other_cores = round(max(machine - sum(used.values()) / span, 0.0), 2)
         in_probe = [p for p in lines if load_wall + lo <= p["t"] < load_wall + hi]
         if in_probe:
             before = [p for p in lines if p["t"] < load_wall + lo]
@@ -269,7 +277,10 @@ def measure(
             dumps = sorted((probe_dir / "stalls").glob("*.txt"))
             probe["stall_dumps"] = [str(p) for p in dumps]
             probe["stalls"] = [stall_summary(p) for p in dumps]
+    span = max(last.t - first.t, 1e-9)
+    other = (last.machine - first.machine - sum(sum(c.values()) for c in cpu.values())) / span
     return PhaseReport(
+        other_cores=round(max(other, 0.0), 2),
         name=name,
         load=load,
         events_per_request=events_per_request,
