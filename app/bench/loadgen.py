@@ -1,14 +1,14 @@
 """The load generator of the ingest benchmarks: `loadgen.c`, compiled on first use.
 
 Why our own: Debian packages `wrk` (closed loop only: no fixed rate) and `h2load`
-(`--rps`, but one body for every request, and latency timed from when a request was
-sent rather than when it was due), not `wrk2`, `vegeta` or `oha`. The tail-latency goals
-need a fixed rate with latencies counted from each request's due time (a stalled server
-must not slow the load down and hide its own stall), over tens of thousands of distinct
-bodies and headers, at a few µs of CPU per request (the load shares the machine's two
-cores with the server). `loadgen.c` is ~300 lines of C with epoll, built with the system
-compiler (`cc`, Debian `gcc`) into `~/.cache/beacon-bench/`; it writes one record per
-answered request, and the percentiles are computed here (`app/bench/stats.py`).
+(`--rps`, but one body, `-d FILE`, for every request), not `wrk2`, `vegeta` or `oha`.
+The tail-latency goals need a fixed rate with latencies counted from each request's due
+time (a stalled server must not slow the load down and hide its own stall), over tens of
+thousands of distinct bodies and headers, at ~10 µs of CPU per request (the load shares
+the machine's two cores with the server). `loadgen.c` is ~360 lines of C with epoll,
+built with the system compiler (`cc`, Debian `gcc`) into `~/.cache/beacon-bench/`; it
+writes one record per answered request, and the percentiles are computed here
+(`app/bench/stats.py`).
 """
 
 from __future__ import annotations
