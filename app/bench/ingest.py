@@ -326,7 +326,8 @@ def print_phases(phases: list[PhaseReport]) -> None:
     for p in phases:
         o = p.load.overall
         print(
-            f"{p.name:36}{p.load.requests_per_second:>10.0f}{p.stored_events_per_second:>10.0f}"
+            f"{p.name:36}{p.load.requests_per_second:>10.0f}"
+            f"{f'{p.stored_events_per_second:.0f}' if p.backlog_unit else '-':>10}"
             f"{o.p50_ms:>10.2f}{o.p99_ms:>10.2f}{o.p999_ms:>10.2f}{o.max_ms:>10.1f}"
             f"{p.load.non_2xx + p.load.errors:>10}{p.catch_up_seconds:>9.1f}s"
             f"{p.other_cores:>10.2f}"
