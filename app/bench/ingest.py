@@ -79,6 +79,10 @@ def add_load_options(parser: argparse.ArgumentParser, seconds: float = 10.0) -> 
         "--stall-ms", type=float, default=150.0,
         help="event-loop lag at which the probe dumps the server's stacks",
     )  # fmt: skip
+    parser.add_argument(
+        "--census", type=float, default=0.0, metavar="S",
+        help="every S seconds, count the server's GC-tracked objects by type (stalls it)",
+    )  # fmt: skip
     parser.add_argument("--out", metavar="DIR", help="keep the run's files (probe, dumps, logs)")
     parser.add_argument("--json", action="store_true")
 
@@ -188,7 +192,7 @@ def beacon_phase(
     probe_dir = work / "probe"
     server = procs.start_server(
         [sys.executable, "-m", "app.bench.probe", str(probe_dir), "--stall-ms",
-         str(args.stall_ms), "--", "serve"],
+         str(args.stall_ms), "--census", str(args.census), "--", "serve"],
         env, port, work / "beacon.log",
     )  # fmt: skip
 

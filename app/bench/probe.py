@@ -1,5 +1,6 @@
-"""`python -m app.bench.probe OUTDIR -- <beacon command …>`: a Beacon command run with
-bench-only instruments inside its process, for finding what stalls it.
+"""`python -m app.bench.probe OUTDIR [--stall-ms N] [--census S] -- <beacon command …>`:
+a Beacon command run with bench-only instruments inside its process, for finding what
+stalls it.
 
 Nothing in Beacon itself changes; this wrapper adds, before running `app.cli.main`:
 - garbage collections timed through `gc.callbacks` (count and seconds per generation;
@@ -13,6 +14,9 @@ Nothing in Beacon itself changes; this wrapper adds, before running `app.cli.mai
   (`system.merges`), active parts per table;
 - the native thread id → Python thread name map (`threads.json`), so `/proc` CPU can be
   told apart by Python thread;
+- with `--census S`, every S seconds the 15 most common types among the objects the
+  garbage collector tracks (`census.jsonl`; it walks every object holding the GIL, so it
+  stalls the loop itself: use it to explain collections, not while timing);
 - timers around `os.fdatasync` (the spool's group commit), `Store.insert_json_rows`
   (each insert into chdb, views included) and `Runtime.close_finished_sessions` (the
   settling run every 2 minutes), wrapped by attribute, the code unchanged.
@@ -45,8 +49,10 @@ _TICK_S = 0.05
 
 
 class Probe:
-    def __init__(self, out: Path, stall_ms: float) -> None:
+    def __init__(self, out: Path, stall_ms: float, census_s: float = 0.0) -> None:
         self.out = out
+        self.census_s = census_s
+        self.next_census = time.time() + census_s
         self.stall_s = stall_ms / 1000
         (out / "stalls").mkdir(parents=True, exist_ok=True)
         self.loop: Any = None
@@ -193,6 +199,25 @@ class Probe:
         if with_chdb:
             line["chdb"] = _chdb_figures()
         self.file.write(json.dumps(line) + "\n")
+        if self.census_s and time.time() >= self.next_census:
+            self.next_census = time.time() + self.census_s
+            self._census()
+
+    def _census(self) -> None:
+        began = time.perf_counter()
+        counts: dict[str, int] = {}
+        for item in gc.get_objects():
+            name = type(item).__qualname__
+            counts[name] = counts.get(name, 0) + 1
+        top = sorted(counts.items(), key=lambda kv: -kv[1])[:15]
+        record = {
+            "t": time.time(),
+            "tracked": sum(counts.values()),
+            "top": top,
+            "took_ms": round((time.perf_counter() - began) * 1000, 1),
+        }
+        with open(self.out / "census.jsonl", "a") as handle:
+            handle.write(json.dumps(record) + "\n")
 
 
 def _chdb_figures() -> dict[str, Any] | None:
@@ -220,12 +245,13 @@ def _chdb_figures() -> dict[str, Any] | None:
 
 def main(argv: list[str]) -> int:
     if len(argv) < 3 or "--" not in argv:
-        print("usage: python -m app.bench.probe OUTDIR [--stall-ms N] -- <beacon args>")
+        print("usage: python -m app.bench.probe OUTDIR [--stall-ms N] [--census S] -- <args>")
         return 2
     split = argv.index("--")
     own, command = argv[:split], argv[split + 1 :]
     stall_ms = float(own[own.index("--stall-ms") + 1]) if "--stall-ms" in own else 150.0
-    probe = Probe(Path(own[0]), stall_ms)
+    census_s = float(own[own.index("--census") + 1]) if "--census" in own else 0.0
+    probe = Probe(Path(own[0]), stall_ms, census_s)
     gc.callbacks.append(probe.on_gc)
     probe.wrap_uvloop()
     probe.wrap_timers()
