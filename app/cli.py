@@ -217,7 +217,7 @@ def cmd_share_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from app.demo import run_demo
+    from app.bench.demo import run_demo
 
     settings = _settings(args)
     args.url = args.url or f"http://127.0.0.1:{settings.port}"
@@ -227,42 +227,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return result["site"], result["token"]
 
     return run_demo(args, create_site)
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from app.bench import run_bench
-
-    return run_bench(args)
-
-
-def cmd_bench_queries(args: argparse.Namespace) -> int:
-    from app.bench_queries import run_query_bench
-
-    return run_query_bench(args)
-
-
-def cmd_bench_triage(args: argparse.Namespace) -> int:
-    from app.bench_triage import run_triage_bench
-
-    return run_triage_bench(args)
-
-
-def cmd_bench_dashboard(args: argparse.Namespace) -> int:
-    from app.bench_dashboard import run_dashboard_bench
-
-    return run_dashboard_bench(args)
-
-
-def cmd_bench_scale(args: argparse.Namespace) -> int:
-    from app.bench_scale import run_scale_bench
-
-    return run_scale_bench(args)
-
-
-def cmd_bench_alerts(args: argparse.Namespace) -> int:
-    from app.bench_alerts import run_alerts_bench
-
-    return run_alerts_bench(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -362,50 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     benches = commands.add_parser("bench", help="benchmarks").add_subparsers(
         dest="bench_command", required=True
     )
-    bench = benches.add_parser("ingest", help="ingest throughput and latency on loopback")
-    bench.add_argument("--seconds", type=float, default=10.0, help="duration of each phase")
-    bench.add_argument("--concurrency", type=int, default=64)
-    bench.add_argument("--events", type=int, default=10, help="events per request")
-    bench.add_argument("--json", action="store_true")
-    bench.add_argument(
-        "--profile", metavar="PATH", help="py-spy the server under load into PATH (raw stacks)"
-    )
-    bench.set_defaults(func=cmd_bench)
-    queries = benches.add_parser("queries", help="dashboard query latency on synthetic events")
-    queries.add_argument("--events", type=int, default=10_000_000)
-    queries.add_argument("--repeat", type=int, default=7)
-    queries.add_argument("--json", action="store_true")
-    queries.set_defaults(func=cmd_bench_queries)
-    triage = benches.add_parser("triage", help="issue list and detail latency over error events")
-    triage.add_argument("--events", type=int, default=1_000_000)
-    triage.add_argument("--issues", type=int, default=2000)
-    triage.add_argument("--repeat", type=int, default=5)
-    triage.add_argument("--json", action="store_true")
-    triage.set_defaults(func=cmd_bench_triage)
-    scale = benches.add_parser(
-        "scale", help="embedded vs scale mode (2 ingest processes + 1 worker), same run"
-    )
-    scale.add_argument("--seconds", type=float, default=20.0, help="duration of each phase")
-    scale.add_argument("--concurrency", type=int, default=64)
-    scale.add_argument("--events", type=int, default=10, help="events per request")
-    scale.add_argument("--ingest", type=int, default=2, help="ingest processes in scale mode")
-    scale.add_argument("--json", action="store_true")
-    scale.set_defaults(func=cmd_bench_scale)
-    alerts = benches.add_parser("alerts", help="one evaluation round of many alert rules")
-    alerts.add_argument("--events", type=int, default=10_000_000)
-    alerts.add_argument("--sites", type=int, default=100)
-    alerts.add_argument("--rules", type=int, default=1000)
-    alerts.add_argument("--rounds", type=int, default=5)
-    alerts.add_argument("--json", action="store_true")
-    alerts.set_defaults(func=cmd_bench_alerts)
-    dashboard = benches.add_parser(
-        "dashboard", help="the dashboard in Chromium on synthetic events: load, filter, bytes"
-    )
-    dashboard.add_argument("--events", type=int, default=10_000_000)
-    dashboard.add_argument("--repeat", type=int, default=7)
-    dashboard.add_argument("--keep", metavar="DIR", help="fill DIR once, reuse it on later runs")
-    dashboard.add_argument("--json", action="store_true")
-    dashboard.set_defaults(func=cmd_bench_dashboard)
+    from app.bench import register as register_benches
+
+    register_benches(benches)
     return parser
 
 

@@ -4,9 +4,9 @@
 #   - the browser snippet, built with Node (npm ci && npm run build in js-snippet/),
 #   - the dashboard's script and style sheet, built the same way in app/web/ (with uPlot).
 # With --test it also installs what the test suite needs: the test extras, and the
-# system packages chromium (browser tests), redis-server (scale-mode tests) and wrk
-# (the load generator of `beacon bench`), from
-# Debian's packages when they are missing.
+# system packages chromium (browser tests), redis-server (scale-mode tests) and gcc
+# (builds app/bench/loadgen.c, the load generator of `beacon bench`), from Debian's
+# packages when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -71,7 +71,7 @@ if [ $want_test = 1 ]; then
   missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-  command -v wrk >/dev/null 2>&1 || missing+=(wrk)  # load generator of `beacon bench`
+  command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)  # builds `beacon bench`'s load generator
   if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}"
   fi

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from app.bench_queries import SITE, fill_events
+from app.bench.queries import SITE, fill_events
 from app.query import metrics, sessions, sql
 from app.query.params import parse_query
 from app.store.client import Store

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from app.bench_queries import SITE, fill_events
+from app.bench.queries import SITE, fill_events
 from app.query import metrics, vitals, vitals_cache
 from app.query.params import parse_query
 from app.store.client import Store

@@ -28,14 +28,14 @@ from app.alerts.metrics import IngestHealth, MetricReader
 from app.alerts.rules import RuleSpec, check_rule
 from app.alerts.service import AlertService
 from app.alerts.store import AlertStore, RuleRecord, new_rule_id
-from app.bench_queries import fill_events
+from app.bench.queries import fill_events
 from app.config import Settings
 from app.store.client import Store
 from app.store.closer import SETTLE_MARGIN, closable_until, settle_sessions
 from app.store.migrate import apply_migrations
 from app.store.pages_closer import close_pages
 
-__all__ = ["RULES", "run_alerts_bench"]
+__all__ = ["RULES", "register", "run_alerts_bench"]
 
 #: Ten rules per site.
 RULES: list[dict[str, Any]] = [
@@ -139,3 +139,13 @@ def run_alerts_bench(args: argparse.Namespace) -> int:
             f"next rounds: median {steady:.2f}s of {len(rest)}  {reports[-1].computation_seconds}"
         )
     return 0
+
+
+def register(benches: Any) -> None:
+    parser = benches.add_parser("alerts", help="one evaluation round of many alert rules")
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--sites", type=int, default=100)
+    parser.add_argument("--rules", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(func=run_alerts_bench)

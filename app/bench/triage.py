@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from app.bench_queries import median_ms
+from app.bench.stats import median_ms
 from app.config import Settings
 from app.store.client import Store
 from app.store.closer import closable_until
@@ -33,7 +33,7 @@ from app.triage.issues import IssueQuery, change_issue, issue_detail, list_issue
 from app.triage.lifecycle import Assign, Resolve
 from app.triage.rollups import clear_cache
 
-__all__ = ["fill_errors", "run_triage_bench"]
+__all__ = ["fill_errors", "register", "run_triage_bench"]
 
 SITE = "s_triage_bench"
 STACK = (
@@ -41,6 +41,15 @@ STACK = (
     "    at render (https://bench.test/assets/app-BkF3x9aZ.js:1:{col})\n"
     "    at loadPage (https://bench.test/assets/app-BkF3x9aZ.js:1:999)"
 )
+
+
+def register(benches: Any) -> None:
+    parser = benches.add_parser("triage", help="issue list and detail latency over error events")
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--issues", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(func=run_triage_bench)
 
 
 def fill_errors(

@@ -12,6 +12,12 @@ views by their own time, sessions by their start, visitors with any event in the
 Visitors are told apart by their user agent (each demo visitor's is unique), so the
 ground truth holds whatever the server's client-IP setting. Traffic goes to the given
 URL (loopback by default), bounded by `--sessions`.
+
+`beacon bench ingest --mix realistic` replays the same generator's traffic with
+`shared_agents=True`: visitors then carry real browser user agents (weighted by family,
+shared between visitors as in real traffic) and a client IP of their own (sent as
+`X-Forwarded-For`), and ids end in a marker that the load generator renews on every
+pass over its pool.
 """
 
 from __future__ import annotations
@@ -47,6 +53,51 @@ BASE_AGENTS = {
         "Chrome/131.0.0.0 Mobile Safari/537.36",
     ],
 }
+#: Real browser user agents of several families, with rough shares of traffic (weights),
+#: for the benchmark's realistic mix: many visitors share one string, as in real traffic.
+SHARED_AGENTS: tuple[tuple[str, int], ...] = (
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/131.0.0.0 Safari/537.36", 20),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/130.0.0.0 Safari/537.36", 6),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/131.0.0.0 Safari/537.36", 7),
+    ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/131.0.0.0 Safari/537.36", 2),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0", 5),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0", 3),
+    ("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0", 1),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:133.0) Gecko/20100101 Firefox/133.0", 1),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+     "Version/18.1 Safari/605.1.15", 5),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/131.0.0.0 Safari/537.36 OPR/115.0.0.0", 1),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
+     "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1", 14),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 "
+     "(KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1", 5),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
+     "(KHTML, like Gecko) CriOS/131.0.6778.73 Mobile/15E148 Safari/604.1", 2),
+    ("Mozilla/5.0 (iPad; CPU OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+     "Version/18.1 Mobile/15E148 Safari/604.1", 2),
+    ("Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/131.0.0.0 Mobile Safari/537.36", 14),
+    ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/131.0.0.0 Mobile Safari/537.36", 2),
+    ("Mozilla/5.0 (Linux; Android 14; SAMSUNG SM-S921B) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36", 3),
+    ("Mozilla/5.0 (Android 14; Mobile; rv:133.0) Gecko/133.0 Firefox/133.0", 1),
+    ("Mozilla/5.0 (Linux; Android 13; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/131.0.0.0 Safari/537.36", 1),
+    ("Mozilla/5.0 (Linux; Android 14; 23127PN0CG Build/UKQ1.230804.001; wv) AppleWebKit/537.36 "
+     "(KHTML, like Gecko) Version/4.0 Chrome/131.0.6778.39 Mobile Safari/537.36", 2),
+)  # fmt: skip
+#: First octets of address blocks handed out by the five regional registries, so that
+#: the offline country database places generated visitors in many countries.
+_PUBLIC_OCTETS = (2, 5, 24, 31, 37, 41, 46, 49, 58, 60, 73, 77, 81, 86, 89, 90, 101, 103,
+                  110, 118, 121, 125, 151, 176, 177, 180, 186, 187, 189, 190, 196, 200,
+                  201, 203, 212, 213, 217)  # fmt: skip
 BOT_AGENTS = [
     "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -99,6 +150,7 @@ class GroundTruth(msgspec.Struct):
 class Request(msgspec.Struct):
     user_agent: str
     body: bytes
+    ip: str = ""  # the visitor's address, with shared agents only
 
 
 class SentSession(msgspec.Struct):
@@ -164,15 +216,28 @@ def truth_of(
 
 
 def generate(
-    site: str, sessions: int, *, start_ms: int, end_ms: int, seed: int = 42
+    site: str,
+    sessions: int,
+    *,
+    start_ms: int,
+    end_ms: int,
+    seed: int = 42,
+    shared_agents: bool = False,
+    id_suffix: str = "",
 ) -> tuple[list[list[Request]], list[SentSession], GroundTruth]:
     """The requests of `sessions` sessions between start and end (one list per session,
     in the order a browser sends them), what the human ones sent, and the truth of the
-    whole span."""
+    whole span.
+
+    With `shared_agents`, visitors get real browser user agents shared with others and
+    an IP each (visitors are told apart by IP, and the truth by the visitor's own key);
+    session and page ids end in `id_suffix`."""
     rng = random.Random(seed)
     traffic: list[list[Request]] = []
     sent: list[SentSession] = []
     visitors: list[str] = []
+    addresses: dict[str, str] = {}
+    agents, weights = zip(*SHARED_AGENTS, strict=True)
     bots = 0
     events_sent = 0
     span = end_ms - start_ms - 3_600_000
@@ -184,11 +249,18 @@ def generate(
             agent = rng.choice(BOT_AGENTS)
         elif visitors and rng.random() < 0.2:
             agent = rng.choice(visitors)  # a returning visitor
+        elif shared_agents:
+            agent = f"{len(visitors)}\t{rng.choices(agents, weights)[0]}"
+            visitors.append(agent)
+            addresses[agent] = ".".join(
+                str(o) for o in (rng.choice(_PUBLIC_OCTETS), *rng.choices(range(1, 255), k=3))
+            )
         else:
             device = "mobile" if rng.random() < 0.45 else "desktop"
             agent = f"{rng.choice(BASE_AGENTS[device])} BeaconDemo/{uuid.uuid4().hex[:12]}"
             visitors.append(agent)
-        sid = uuid.uuid4().hex[:20]
+        ip = addresses.get(agent, "")
+        sid = uuid.uuid4().hex[: 20 - len(id_suffix)] + id_suffix
         ts = start_ms + rng.randrange(max(span, 1))
         page_count = 1 if rng.random() < 0.45 else 1 + min(int(rng.expovariate(0.5)) + 1, 12)
         first_ts = ts
@@ -199,7 +271,7 @@ def generate(
         session_events: list[tuple[int, str, str]] = []
         referrer = rng.choice(REFERRERS)
         for index in range(page_count):
-            pid = uuid.uuid4().hex[:16]
+            pid = uuid.uuid4().hex[: 16 - len(id_suffix)] + id_suffix
             page = _zipf_page(rng)
             utm = (
                 "?utm_source=newsletter&utm_medium=email"
@@ -321,7 +393,7 @@ def generate(
             last_ts = max(last_ts, ts + dwell)
             # sent_at is stamped when the request leaves (`_send_all`), as a browser does.
             body = {"site": site, "sid": sid, "sent_at": 0, "events": events}
-            requests.append(Request(agent, json.dumps(body).encode()))
+            requests.append(Request(agent.rpartition("\t")[2], json.dumps(body).encode(), ip))
             events_sent += len(events)
             session_events += [(e["ts"], e["t"], pid) for e in events]
             ts += dwell + rng.randrange(500, 60_000)  # never a 30-minute gap

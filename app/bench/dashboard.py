@@ -40,7 +40,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_dashboard_bench"]
+__all__ = ["register", "run_dashboard_bench"]
 
 CHROMIUM = "/usr/bin/chromium"
 # Debian's Chromium as in the browser tests (shared/BROWSER-NOTES.md): no sandbox as root,
@@ -58,7 +58,7 @@ TARGETS = {"overview_ms": 1000.0, "filter_ms": 300.0, "js_css_gzip_bytes": 150 *
 
 def _fill(data_dir: str, events: int, out: Any) -> None:
     """Child process: a site and `events` synthetic events of it, settled and closed."""
-    from app.bench_queries import fill_events
+    from app.bench.queries import fill_events
     from app.config import Settings
     from app.store.client import Store
     from app.store.closer import SETTLE_MARGIN, closable_until, settle_sessions
@@ -294,3 +294,14 @@ def run_dashboard_bench(args: argparse.Namespace) -> int:
             f"page, {report['filter_device_api_ms']} ms on a device"
         )
     return 0
+
+
+def register(benches: Any) -> None:
+    parser = benches.add_parser(
+        "dashboard", help="the dashboard in Chromium on synthetic events: load, filter, bytes"
+    )
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--keep", metavar="DIR", help="fill DIR once, reuse it on later runs")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(func=run_dashboard_bench)
