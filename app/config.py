@@ -61,11 +61,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     stream_max_entries: int = 100_000
     #: Scale mode: a writer takes over another's unacknowledged entries idle this long.
     stream_claim_idle_ms: int = 60_000
-    #: Scale mode: ingest requests per second per client IP and site (0: no limit) ...
+    #: Ingest requests per second per client IP and site (0: no limit) ...
     rate_limit_ip_per_second: float = 20.0
     #: ... and how many may come at once.
     rate_limit_ip_burst: int = 200
-    #: Scale mode: events per second per site (0: no limit) ...
+    #: Events per second per site (0: no limit) ...
     rate_limit_site_events_per_second: float = 0.0
     #: ... and how many may come at once.
     rate_limit_site_burst: int = 50_000

@@ -28,6 +28,7 @@ from app.ingest.expand import PageCache
 from app.ingest.geo import IpCountry
 from app.ingest.outcomes import IngestStats
 from app.ingest.pipeline import Lookups
+from app.ingest.ratelimit import LocalRateLimiter, rate_limits
 from app.ingest.routes import IngestEndpoint
 from app.ingest.site import SiteRegistry
 from app.ingest.visitor import SessionBridge, utc_day
@@ -126,8 +127,11 @@ class Runtime:
             self.batcher = self.scale.start_writer(
                 self._insert_rows, batcher_stats, self.metrics.observe_flush
             )
+        limits = rate_limits(settings)
         self.ingest = IngestEndpoint(
-            gate=self.scale.gate(bridge) if self.scale else None,
+            gate=self.scale.gate(bridge)
+            if self.scale
+            else (LocalRateLimiter(limits) if LocalRateLimiter.needed(limits) else None),
             lookups=self.lookups,
             spool=self.spool,
             stats=self.stats,

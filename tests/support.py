@@ -65,6 +65,9 @@ class BeaconProcess:
             "BEACON_PORT": str(self.port),
             "BEACON_BATCH_MS": "100",
             "BEACON_LOG_LEVEL": "WARNING",
+            # Black-box tests send from loopback at load-test rates; the rate limits
+            # have tests of their own, which set them (tests/api/test_ingest_edges.py).
+            "BEACON_RATE_LIMIT_IP_PER_SECOND": "0",
             **(env or {}),
         }
         self.log_path = data_dir.parent / f"{command}-{self.port}.log"
