@@ -51,6 +51,9 @@ __all__ = ["Runtime", "SaltBook"]
 log = logging.getLogger("beacon.runtime")
 
 REFRESH_SECONDS = 10.0
+#: On a ClickHouse server, rows stored less than this long ago are left for the export's
+#: next page: several writers may be inserting at once (see `Runtime.stored_horizon`).
+SERVER_STORE_MARGIN = 60.0
 CLOSE_SESSIONS_SECONDS = 120.0
 
 
@@ -139,6 +142,7 @@ class Runtime:
             country_header=settings.country_header,
             client_ip_header=settings.client_ip_header,
         )
+        self._inserting_since: float | None = None
         self._refresher: asyncio.Task[None] | None = None
         self._publisher: asyncio.Task[None] | None = None
         self.batcher.start()
@@ -158,7 +162,28 @@ class Runtime:
         return [(str(r[0]), str(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows]
 
     def _insert_rows(self, body: bytes, token: str) -> None:
-        self.store.insert_json_rows("events", EVENT_COLUMNS, body, dedup_token=token)
+        # The start of the insert running, for `stored_horizon` (before the call: the
+        # rows' stored_at, ClickHouse's now64() during the insert, is at or after it).
+        self._inserting_since = time.time()
+        try:
+            self.store.insert_json_rows("events", EVENT_COLUMNS, body, dedup_token=token)
+        finally:
+            self._inserting_since = None
+
+    def stored_horizon(self) -> dt.datetime:
+        """A time before which every row of `events` that will ever be stored with an
+        earlier `stored_at` is visible now (the export's keyset reads only up to it).
+
+        This process inserts one batch at a time: rows of the insert running (which may
+        be partly visible, a part per month) have `stored_at` at or after its start, and
+        an insert that starts later has later ones. A ClickHouse server may take inserts
+        from several writers at once, so there it trails by `SERVER_STORE_MARGIN`.
+        """
+        running = self._inserting_since
+        horizon = running if running is not None else time.time()
+        if not self.store.embedded:
+            horizon -= SERVER_STORE_MARGIN
+        return dt.datetime.fromtimestamp(horizon, dt.UTC).replace(tzinfo=None)
 
     def reload_sites(self) -> None:
         self.registry.replace(self.sites.all(), self.sites.token_sites())
