@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import threading
 import time
 from typing import Any
 
@@ -32,6 +33,8 @@ from app.ingest.ratelimit import LocalRateLimiter, rate_limits
 from app.ingest.routes import IngestEndpoint
 from app.ingest.site import SiteRegistry
 from app.ingest.visitor import SessionBridge, utc_day
+from app.lifecycle.journal import Journal
+from app.lifecycle.service import Lifecycle
 from app.metrics import Metrics
 from app.scale.registry import PUBLISH_SECONDS, PublishedRegistry
 from app.scale.salts import RedisSaltBook
@@ -87,6 +90,9 @@ class Runtime:
             log.info("migrations applied", extra={"migrations": applied})
         self.sites = SiteStore(self.store)
         self.scale = ScaleServices(settings) if settings.scale else None
+        # The writer's lock: the batcher holds it from a batch's checkpoint to its commit
+        # (and any insert holds it), so a backup or an erasure can hold inserts still.
+        self.writes = threading.RLock()
         self.registry = PublishedRegistry() if self.scale else SiteRegistry()
         self.reload_sites()
         self.salts: SaltBook | RedisSaltBook = (
@@ -109,7 +115,7 @@ class Runtime:
         self.batcher: Batcher | StreamWorker
         if self.scale is None:
             self.spool = Spool(
-                settings.spool_dir, max_bytes=settings.spool_max_bytes, fsync=settings.spool_fsync
+                settings.spool_path, max_bytes=settings.spool_max_bytes, fsync=settings.spool_fsync
             )
             self.metrics = Metrics(
                 self.stats, batcher_stats, self.spool, lambda: len(self.registry)
@@ -121,6 +127,7 @@ class Runtime:
                 batch_ms=settings.batch_ms,
                 stats=batcher_stats,
                 on_flush=self.metrics.observe_flush,
+                gate=self.writes,
             )
         else:
             self.spool = self.scale.sink
@@ -143,6 +150,18 @@ class Runtime:
             client_ip_header=settings.client_ip_header,
         )
         self._inserting_since: float | None = None
+        self.lifecycle = Lifecycle(
+            self.store,
+            settings,
+            self.sites,
+            spool=self.spool if isinstance(self.spool, Spool) else None,
+            writes=self.writes,
+            journal=Journal(settings.spool_path) if isinstance(self.spool, Spool) else None,
+            on_sites_changed=self.reload_sites,
+        )
+        changed = self.lifecycle.apply_retention()
+        if changed:
+            log.info("retention rules rewritten", extra={"tables": changed})
         self._refresher: asyncio.Task[None] | None = None
         self._publisher: asyncio.Task[None] | None = None
         self.batcher.start()
@@ -164,11 +183,12 @@ class Runtime:
     def _insert_rows(self, body: bytes, token: str) -> None:
         # The start of the insert running, for `stored_horizon` (before the call: the
         # rows' stored_at, ClickHouse's now64() during the insert, is at or after it).
-        self._inserting_since = time.time()
-        try:
-            self.store.insert_json_rows("events", EVENT_COLUMNS, body, dedup_token=token)
-        finally:
-            self._inserting_since = None
+        with self.writes:
+            self._inserting_since = time.time()
+            try:
+                self.store.insert_json_rows("events", EVENT_COLUMNS, body, dedup_token=token)
+            finally:
+                self._inserting_since = None
 
     def stored_horizon(self) -> dt.datetime:
         """A time before which every row of `events` that will ever be stored with an
@@ -225,6 +245,10 @@ class Runtime:
         """Settle the sessions written since the last run (`app/store/closer.py`); copy the
         issue and page days that can no longer change into `issue_days_closed`
         (app/triage/closer.py) and `pages_closed` (app/store/pages_closer.py)."""
+        with self.lifecycle.lock:
+            self._close_finished_sessions()
+
+    def _close_finished_sessions(self) -> None:
         now = dt.datetime.now(dt.UTC)
         days = settle_sessions(self.store, now=now)
         if days:

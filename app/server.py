@@ -24,6 +24,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from app.admin import AdminCommands, AdminServer
 from app.config import Settings
 from app.ingest.routes import Receive, Scope, Send
+from app.lifecycle.routes import LIFECYCLE_ROUTES
 from app.query.export import export_events
 from app.query.routes import ANALYTICS_ROUTES
 from app.runtime import Runtime
@@ -135,7 +136,10 @@ def create_app(settings: Settings, *, snippet_path: Path = SNIPPET_PATH) -> Beac
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         runtime = await asyncio.to_thread(Runtime, settings)
         app.state.runtime = runtime
-        admin = AdminServer(settings.admin_socket, AdminCommands(runtime.sites, runtime.registry))
+        admin = AdminServer(
+            settings.admin_socket,
+            AdminCommands(runtime.sites, runtime.registry, runtime.lifecycle),
+        )
         await admin.start()
         runtime.start_background()
         # Objects alive now live for the whole process: keep them out of the GC's
@@ -159,6 +163,7 @@ def create_app(settings: Settings, *, snippet_path: Path = SNIPPET_PATH) -> Beac
             export_events,
             *ANALYTICS_ROUTES,
             *TRIAGE_ROUTES,
+            *LIFECYCLE_ROUTES,
             *([live_events] if settings.scale else []),
         ],
         lifespan=[lifespan],
