@@ -42,45 +42,31 @@ def rate_limits(settings: Settings) -> RateLimits:
     )
 
 
-class _Bucket:
-    __slots__ = ("stamp", "tokens")
-
-    def __init__(self, tokens: float, stamp: float) -> None:
-        self.tokens = tokens
-        self.stamp = stamp
-
-
 class _Buckets:
-    """Token buckets of one kind: `rate` tokens per second up to `burst`."""
+    """Token buckets of one kind: `rate` tokens per second up to `burst`; a bucket is
+    [tokens, time of that count] (a list: the hot path mutates it in place)."""
 
     def __init__(self, rate: float, burst: int) -> None:
         self.rate = rate
         self.burst = float(burst)
-        self.buckets: dict[object, _Bucket] = {}
+        self.buckets: dict[object, list[float]] = {}
 
-    def level(self, key: object, now: float) -> float:
+    def level(self, key: object, now: float) -> tuple[float, list[float] | None]:
         bucket = self.buckets.get(key)
         if bucket is None:
-            return self.burst
-        return min(self.burst, bucket.tokens + max(0.0, now - bucket.stamp) * self.rate)
+            return self.burst, None
+        tokens = bucket[0] + (now - bucket[1]) * self.rate
+        return (tokens if tokens < self.burst else self.burst), bucket
 
-    def wait(self, tokens: float, cost: float) -> float:
-        """Seconds until a bucket holding `tokens` holds `cost` (0 if it does)."""
-        return 0.0 if tokens >= cost else (cost - tokens) / self.rate
-
-    def take(self, key: object, tokens: float, cost: float, now: float) -> None:
-        bucket = self.buckets.get(key)
+    def take(self, key: object, bucket: list[float] | None, left: float, now: float) -> None:
         if bucket is None:
-            self.buckets[key] = _Bucket(tokens - cost, now)
+            self.buckets[key] = [left, now]
         else:
-            bucket.tokens, bucket.stamp = tokens - cost, now
+            bucket[0], bucket[1] = left, now
 
     def prune(self, now: float) -> None:
-        full = [
-            k
-            for k, b in self.buckets.items()
-            if b.tokens + (now - b.stamp) * self.rate >= self.burst
-        ]
+        rate, burst = self.rate, self.burst
+        full = [k for k, b in self.buckets.items() if b[0] + (now - b[1]) * rate >= burst]
         for key in full:
             del self.buckets[key]
 
@@ -112,26 +98,30 @@ class LocalRateLimiter:
         refuse without taking anything."""
         now = self._clock()
         wait = 0.0
-        ip_key = (site, ip)
-        if self._ip is not None:
-            ip_level = self._ip.level(ip_key, now)
-            wait = max(wait, self._ip.wait(ip_level, min(1.0, self._ip.burst)))
-        if self._site is not None:
-            site_cost = min(float(events), self._site.burst)
-            site_level = self._site.level(site, now)
-            wait = max(wait, self._site.wait(site_level, site_cost))
+        ips, sites = self._ip, self._site
+        if ips is not None:
+            ip_key = (site, ip)
+            ip_cost = 1.0 if ips.burst >= 1 else ips.burst
+            ip_level, ip_bucket = ips.level(ip_key, now)
+            if ip_level < ip_cost:
+                wait = (ip_cost - ip_level) / ips.rate
+        if sites is not None:
+            site_cost = min(float(events), sites.burst)
+            site_level, site_bucket = sites.level(site, now)
+            if site_level < site_cost:
+                wait = max(wait, (site_cost - site_level) / sites.rate)
         if wait > 0:
             retry_after = max(1, math.ceil(wait))
             return Refusal(
                 429, "rate_limited", f"rate limit reached; retry in {retry_after} s", retry_after
             )
-        if self._ip is not None:
-            self._ip.take(ip_key, ip_level, min(1.0, self._ip.burst), now)
-        if self._site is not None:
-            self._site.take(site, site_level, site_cost, now)
+        if ips is not None:
+            ips.take(ip_key, ip_bucket, ip_level - ip_cost, now)
+        if sites is not None:
+            sites.take(site, site_bucket, site_level - site_cost, now)
         self._admitted += 1
         if self._admitted % PRUNE_EVERY == 0:
-            for buckets in (self._ip, self._site):
+            for buckets in (ips, sites):
                 if buckets is not None:
                     buckets.prune(now)
         return None

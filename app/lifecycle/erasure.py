@@ -6,11 +6,12 @@ the same `sid` and are the same person. Then:
 
 1. the affected keys of every derived table are read from the person's events (the
    days, weeks, fingerprints and session keys their rows fed; `app/lifecycle/registry.py`);
-2. the events are deleted (`ALTER TABLE … DELETE`, a mutation that rewrites the parts
-   holding them, waited for: the rows are gone from disk, not only hidden);
-3. every derived table loses its rows of those keys for the site and gets them back
-   rebuilt from the events that remain (the view's own SELECT, or the closer's copy);
+2. every derived table loses its rows of those keys for the site and gets them back
+   rebuilt from the site's other events (the view's own SELECT, or the closer's copy);
    session-keyed tables just lose the person's sessions;
+3. the events are deleted (`ALTER TABLE … DELETE`, a mutation that rewrites the parts
+   holding them, waited for: the rows are gone from disk, not only hidden) — last, so
+   that an erasure cut short can simply be asked for again;
 4. the erasure is logged in `erasures`: who asked, the kind, a SHA-256 of the subject
    (never the uid or sid itself), the sessions and rows removed and rebuilt per table.
 
@@ -116,7 +117,8 @@ def _view_select(store: Store, derived: Derived) -> str:
         raise ValueError(f"{derived.table}: its view {derived.view} does not exist")
     source = (
         f"(SELECT * FROM {store.table(SOURCE)} WHERE site_id = {{site:String}} "
-        f"AND ({derived.source_key}) IN {{keys:Array({derived.key_type})}})"
+        f"AND ({derived.source_key}) IN {{keys:Array({derived.key_type})}} "
+        "AND sid NOT IN {erased:Array(String)})"
     )
     select, count = re.subn(rf"\bFROM {store.db}\.{SOURCE}\b", f"FROM {source}", rows[0][0])
     if not count:
@@ -128,11 +130,11 @@ def _count(store: Store, table: str, where: str, params: dict[str, Any]) -> int:
     return int(store.rows(f"SELECT count() FROM {store.table(table)} WHERE {where}", params)[0][0])
 
 
-def rebuild(store: Store, derived: Derived, site: str, keys: list[Any]) -> int:
+def rebuild(store: Store, derived: Derived, site: str, keys: list[Any], erased: list[str]) -> int:
     """Delete the site's rows of `keys` from a derived table and make them again from
-    `events`; the rows written back."""
+    the site's events but those of the sessions `erased`; the rows written back."""
     where = f"site_id = {{site:String}} AND ({derived.key}) IN {{keys:Array({derived.key_type})}}"
-    params = {"site": site, "keys": keys}
+    params = {"site": site, "keys": keys, "erased": erased}
     store.command(
         f"ALTER TABLE {store.table(derived.table)} DELETE WHERE {where}", params, settings=_MUTATION
     )
@@ -207,6 +209,13 @@ def erase(
                 f"{{keys:Array({derived.key_type})}}",
                 before,
             )
+        # The derived tables first, from the events but the person's, and the events
+        # last: an erasure cut short (the store went away) leaves the person's events in
+        # place, so asking again finds them and does it all again.
+        for derived in DERIVED:
+            written = rebuild(store, derived, site, keys[derived.source_key], sids)
+            if derived.rebuild != "drop":
+                rebuilt[derived.table] = written
         # One mutation per month the person was seen in (events are partitioned by month):
         # only those months' parts are rewritten, not the whole table.
         months = store.rows(
@@ -218,10 +227,6 @@ def erase(
                 params,
                 settings=_MUTATION,
             )
-        for derived in DERIVED:
-            written = rebuild(store, derived, site, keys[derived.source_key])
-            if derived.rebuild != "drop":
-                rebuilt[derived.table] = written
         clear_caches()
     return _log(store, site, by, kind, subject, sessions, removed, rebuilt)
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import anyio.to_thread
 import msgspec
 from litestar import Request, Response, delete, get
-from litestar.exceptions import ValidationException
+from litestar.exceptions import ServiceUnavailableException, ValidationException
 from litestar.params import Parameter
 
 from app.auth import require_site_token
@@ -52,9 +52,14 @@ async def erase_data(
     runtime: Runtime = request.app.state.runtime
     kind = "uid" if uid else "sid"
     value = uid or sid or ""
-    done = await anyio.to_thread.run_sync(
-        lambda: runtime.lifecycle.erase(site, kind, value, by=_who(request, by))
-    )
+    try:
+        done = await anyio.to_thread.run_sync(
+            lambda: runtime.lifecycle.erase(site, kind, value, by=_who(request, by))
+        )
+    except RuntimeError as exc:  # the store is away or behind; asking again is safe
+        raise ServiceUnavailableException(
+            f"the erasure did not finish ({exc}); ask again", headers={"Retry-After": "30"}
+        ) from None
     return Response(msgspec.to_builtins(done))
 
 

@@ -5,10 +5,11 @@ Filters: `from`, `to` (ISO 8601, on the events' own time; default the last 24 ho
 (`{"events": [...], "count": n, "next": "<cursor>"}`), CSV with `Accept: text/csv`.
 Every value is a bound parameter; the column list is fixed.
 
-Paging: rows come in the order they were stored — `stored_at` (sql/050), then a row key
+Paging: pages follow the order rows were stored — `stored_at` (sql/050), then a row key
 (a hash of the row's identifying fields) — and `next` is a keyset cursor after the last
-row; `cursor=<next>` continues after it, and a `Link: <…>; rel="next"` header is sent
-while pages come back full. Rows stored later always sort after the cursor, whatever
+row of the page (within a page, rows are sorted by event time, as they always were);
+`cursor=<next>` continues after it, and a `Link: <…>; rel="next"` header is sent while
+pages come back full. Rows stored later always sort after the cursor, whatever
 their event time (late events, a spool replayed after an outage), so paging through
 while events keep arriving returns every row once: a short page means everything stored
 so far has been read, and the same `next` later returns what arrived since. A page never
@@ -47,6 +48,7 @@ EVENT_TYPES = frozenset(
     {"pageview", "vital", "timing", "error", "click", "submit", "scroll", "engagement", "custom"}
 )
 _TIME_COLUMNS = ("ts", "received_at")
+_TS, _TYPE = EVENT_COLUMNS.index("ts"), EVENT_COLUMNS.index("type")
 #: The keyset's second part: stable (every column in it is written once) and nearly
 #: unique; rows equal in it and in `stored_at` are exact duplicates, kept on one page.
 ROW_KEY = (
@@ -187,6 +189,9 @@ async def export_events(
     columns, rows = await store.aquery(sql, parameters)
     columns = columns[: len(EVENT_COLUMNS)]
     last = Cursor(int(rows[-1][-2]), int(rows[-1][-1])) if rows else after
+    # Within the page, event-time order, as before the cursor (a page that holds a whole
+    # export reads as it always did); the cursor is the keyset position of its last row.
+    rows.sort(key=lambda row: (row[_TS], row[_TYPE]))
     next_cursor = encode_cursor(last) if last is not None else None
     headers = {}
     if next_cursor is not None and len(rows) >= limit:
