@@ -41,7 +41,7 @@ from app.scale.salts import RedisSaltBook
 from app.scale.services import NoSpool, ScaleCollector, ScaleServices
 from app.scale.sink import StreamSink
 from app.scale.writer import StreamWorker
-from app.store.client import Store
+from app.store.client import Store, StoreError
 from app.store.closer import closable_until, settle_sessions
 from app.store.migrate import apply_migrations
 from app.store.pages_closer import close_pages
@@ -159,9 +159,13 @@ class Runtime:
             journal=Journal(settings.spool_path) if isinstance(self.spool, Spool) else None,
             on_sites_changed=self.reload_sites,
         )
-        changed = self.lifecycle.apply_retention()
-        if changed:
-            log.info("retention rules rewritten", extra={"tables": changed})
+        try:
+            changed = self.lifecycle.apply_retention()
+        except StoreError as exc:  # the store serves; retention waits for the next change
+            log.warning("retention rules not applied", extra={"error": str(exc)})
+        else:
+            if changed:
+                log.info("retention rules rewritten", extra={"tables": changed})
         self._refresher: asyncio.Task[None] | None = None
         self._publisher: asyncio.Task[None] | None = None
         self.batcher.start()

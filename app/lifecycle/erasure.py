@@ -130,11 +130,26 @@ def _count(store: Store, table: str, where: str, params: dict[str, Any]) -> int:
     return int(store.rows(f"SELECT count() FROM {store.table(table)} WHERE {where}", params)[0][0])
 
 
-def rebuild(store: Store, derived: Derived, site: str, keys: list[Any], erased: list[str]) -> int:
-    """Delete the site's rows of `keys` from a derived table and make them again from
-    the site's events but those of the sessions `erased`; the rows written back."""
+def _where(derived: Derived) -> str:
     where = f"site_id = {{site:String}} AND ({derived.key}) IN {{keys:Array({derived.key_type})}}"
-    params = {"site": site, "keys": keys, "erased": erased}
+    if derived.prune:
+        where += f" AND ({derived.prune}) IN {{days:Array(Date)}}"
+    return where
+
+
+def rebuild(
+    store: Store,
+    derived: Derived,
+    site: str,
+    keys: list[Any],
+    erased: list[str],
+    days: list[Any] | None = None,
+) -> int:
+    """Delete the site's rows of `keys` (and, for a table with `prune`, of `days`) from a
+    derived table and make them again from the site's events but those of the sessions
+    `erased`; the rows written back."""
+    where = _where(derived)
+    params = {"site": site, "keys": keys, "erased": erased, "days": days or []}
     store.command(
         f"ALTER TABLE {store.table(derived.table)} DELETE WHERE {where}", params, settings=_MUTATION
     )
@@ -191,40 +206,40 @@ def erase(
         )
     if removed.get(SOURCE):
         keys: dict[str, list[Any]] = {}
-        for derived in DERIVED:
-            if derived.source_key not in keys:
-                keys[derived.source_key] = list(
-                    store.rows(
-                        f"SELECT groupUniqArray({derived.source_key}) FROM {store.table(SOURCE)} "
-                        f"WHERE {where}",
-                        params,
-                    )[0][0]
-                )
-        for derived in DERIVED:
-            before = {"site": site, "keys": keys[derived.source_key]}
-            removed[derived.table] = _count(
-                store,
-                derived.table,
-                f"site_id = {{site:String}} AND ({derived.key}) IN "
-                f"{{keys:Array({derived.key_type})}}",
-                before,
+        sources = {d.source_key for d in DERIVED} | {d.prune_source for d in DERIVED}
+        for source in sorted((sources | {"toDate(ts)"}) - {""}):
+            keys[source] = list(
+                store.rows(
+                    f"SELECT groupUniqArray({source}) FROM {store.table(SOURCE)} WHERE {where}",
+                    params,
+                )[0][0]
             )
+        for derived in DERIVED:
+            before = {
+                "site": site,
+                "keys": keys[derived.source_key],
+                "days": keys.get(derived.prune_source, []),
+            }
+            removed[derived.table] = _count(store, derived.table, _where(derived), before)
         # The derived tables first, from the events but the person's, and the events
         # last: an erasure cut short (the store went away) leaves the person's events in
         # place, so asking again finds them and does it all again.
         for derived in DERIVED:
-            written = rebuild(store, derived, site, keys[derived.source_key], sids)
+            days = keys.get(derived.prune_source)
+            written = rebuild(store, derived, site, keys[derived.source_key], sids, days)
             if derived.rebuild != "drop":
                 rebuilt[derived.table] = written
-        # One mutation per month the person was seen in (events are partitioned by month):
-        # only those months' parts are rewritten, not the whole table.
+        # One mutation per month the person was seen in (events are partitioned by month),
+        # narrowed to their days (in the sorting key): only parts that may hold them are
+        # rewritten, not the whole table.
         months = store.rows(
             f"SELECT DISTINCT {EVENTS_PARTITION} FROM {store.table(SOURCE)} WHERE {where}", params
         )
         for (month,) in months:
             store.command(
-                f"ALTER TABLE {store.table(SOURCE)} DELETE IN PARTITION {int(month)} WHERE {where}",
-                params,
+                f"ALTER TABLE {store.table(SOURCE)} DELETE IN PARTITION {int(month)} "
+                f"WHERE {where} AND toDate(ts) IN {{days:Array(Date)}}",
+                {**params, "days": keys["toDate(ts)"]},
                 settings=_MUTATION,
             )
         clear_caches()

@@ -57,6 +57,11 @@ class Derived(msgspec.Struct, frozen=True):
     rebuild: Rebuild
     ttl_time: str
     view: str = ""
+    #: A day (Date) expression of the table's sorting key, and the same over events: added
+    #: to the erasure's delete so that ClickHouse rewrites only parts that may hold those
+    #: days (a session key alone matches no index: every part would be read).
+    prune: str = ""
+    prune_source: str = ""
 
 
 _DAY = {"key": "day", "source_key": "toDate(ts)", "key_type": "Date"}
@@ -66,6 +71,8 @@ _SESSION = {
     "key_type": "UInt64",
     "rebuild": "drop",
     "ttl_time": "toDateTime(session_start)",
+    "prune": "toDate(session_start)",
+    "prune_source": "toDate(session_start)",
 }
 
 #: In rebuild order: a closer reads the views' tables, so closers come after them.

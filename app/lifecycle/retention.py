@@ -18,8 +18,10 @@ stored data as well (`materialize_ttl_after_modify`, waited for with `mutations_
 and to every later merge. The clause is written in ClickHouse's own formatting, so an
 unchanged one is recognised and not applied again (tested).
 
-Limit: one rule per distinct retention value, each listing its sites: thousands of
+Limits: one rule per distinct retention value, each listing its sites: thousands of
 sites with custom retention make long TTL clauses (ClickHouse evaluates them per merge).
+On a ClickHouse cluster (Distributed tables, app/scale/cluster.py) the rules are not
+written: the `_local` tables keep the migrations' single TTL.
 """
 
 from __future__ import annotations
@@ -90,15 +92,19 @@ def ttl_clause(time_expr: str, default_days: int, days_by_site: dict[str, int]) 
     return ", ".join([*rules, default])
 
 
-def current_ttl(store: Store, table: str) -> str:
+def _table(store: Store, table: str) -> tuple[str, str] | None:
+    """(engine, create query) of a table, or None when it does not exist."""
     rows = store.rows(
-        "SELECT create_table_query FROM system.tables WHERE database = {db:String} "
+        "SELECT engine, create_table_query FROM system.tables WHERE database = {db:String} "
         "AND name = {t:String}",
         {"db": store.db, "t": table},
     )
-    if not rows:
-        return ""
-    match = _TTL.search(rows[0][0])
+    return (str(rows[0][0]), str(rows[0][1])) if rows else None
+
+
+def current_ttl(store: Store, table: str) -> str:
+    found = _table(store, table)
+    match = _TTL.search(found[1]) if found else None
     return match[1].strip() if match else ""
 
 
@@ -120,6 +126,11 @@ def apply_retention(store: Store, settings: Settings, sites: Iterable[Site]) -> 
     changed (their stored data is trimmed before this returns)."""
     changed = []
     for table, clause in desired_ttls(settings, sites).items():
+        found = _table(store, table)
+        # A cluster's tables are Distributed over `<table>_local` (app/scale/cluster.py):
+        # TTL rules belong on those, ON CLUSTER, which this does not do (README).
+        if found is None or not found[0].endswith("MergeTree"):
+            continue
         if current_ttl(store, table) == clause:
             continue
         store.command(
