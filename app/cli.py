@@ -1,6 +1,6 @@
-"""The `beacon` command line: serve, worker, migrate, site add/list/origins, token,
-share add/list/revoke, demo, bench (ingest, queries, triage, scale, alerts, dashboard),
-cluster-ddl.
+"""The `beacon` command line: serve, worker, migrate, site add/list/origins/update/delete,
+token, share add/list/revoke, erase, erasures, backup, restore, demo, bench (ingest,
+queries, triage, scale, alerts, dashboard), cluster-ddl.
 
 Settings come from `BEACON_*` variables; the few flags here override them. Site and
 token commands go to the running server's admin socket when one owns the embedded
@@ -34,6 +34,7 @@ def _admin(settings: Settings, request: AdminRequest) -> dict[str, Any]:
         result = call_running_server(settings.admin_socket, request)
         if result is not None:
             return result
+    from app.lifecycle.service import Lifecycle
     from app.store.client import Store
     from app.store.migrate import apply_migrations
     from app.store.sites import SiteStore
@@ -41,7 +42,21 @@ def _admin(settings: Settings, request: AdminRequest) -> dict[str, Any]:
 
     store = Store.open(settings)
     apply_migrations(store, retention_days=settings.retention_days)
-    return AdminCommands(SiteStore(store), share_keys=ShareStore(store)).run(request)
+    sites = SiteStore(store)
+    lifecycle = Lifecycle.offline(settings, store, sites)
+    try:
+        return AdminCommands(sites, share_keys=ShareStore(store), lifecycle=lifecycle).run(request)
+    finally:
+        lifecycle.close()
+
+
+def _who() -> str:
+    import getpass
+
+    try:
+        return "cli:" + getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
 
 
 def _uvicorn_options() -> dict[str, Any]:
@@ -152,7 +167,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_site_add(args: argparse.Namespace) -> int:
     result = _admin(
-        _settings(args), AdminRequest(op="site_add", domain=args.domain, origins=args.origin)
+        _settings(args),
+        AdminRequest(
+            op="site_add",
+            domain=args.domain,
+            origins=args.origin,
+            retention_days=args.retention_days,
+            rollup_retention_days=args.rollup_retention_days,
+        ),
     )
     if args.json:
         print(json.dumps({"site": result["site"], "token": result["token"]}))
@@ -169,7 +191,93 @@ def cmd_site_list(args: argparse.Namespace) -> int:
         print(json.dumps(sites))
     else:
         for site in sites:
-            print(f"{site['site_id']}  {site['domain']}  {' '.join(site['origins']) or '*'}")
+            kept = f"events {site['retention_days']}d, rollups {site['rollup_retention_days']}d"
+            print(
+                f"{site['site_id']}  {site['domain']}  {' '.join(site['origins']) or '*'}  ({kept})"
+            )
+    return 0
+
+
+def cmd_site_update(args: argparse.Namespace) -> int:
+    if args.retention_days is None and args.rollup_retention_days is None:
+        raise ValueError("site update: give --retention-days and/or --rollup-retention-days")
+    result = _admin(
+        _settings(args),
+        AdminRequest(
+            op="site_update",
+            site=args.site,
+            retention_days=args.retention_days,
+            rollup_retention_days=args.rollup_retention_days,
+        ),
+    )
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"{result['site_id']}: events kept {result['retention_days']} days, "
+            f"rollups {result['rollup_retention_days']} days (applied to stored data)"
+        )
+    return 0
+
+
+def cmd_site_delete(args: argparse.Namespace) -> int:
+    result = _admin(
+        _settings(args), AdminRequest(op="site_delete", site=args.site, by=args.by or _who())
+    )
+    print(json.dumps(result) if args.json else f"deleted {args.site}: {result['removed']}")
+    return 0
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    if bool(args.uid) == bool(args.sid):
+        raise ValueError("erase: give either --uid or --sid")
+    result = _admin(
+        _settings(args),
+        AdminRequest(
+            op="erase",
+            site=args.site,
+            uid=args.uid or "",
+            sid=args.sid or "",
+            by=args.by or _who(),
+        ),
+    )
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"erased {result['sessions']} sessions: removed {result['removed']}")
+    return 0
+
+
+def cmd_erasures(args: argparse.Namespace) -> int:
+    result = _admin(_settings(args), AdminRequest(op="erasures", site=args.site))
+    if args.json:
+        print(json.dumps(result["erasures"]))
+    else:
+        for entry in result["erasures"]:
+            print(
+                f"{entry['at']}  {entry['kind']:4}  by {entry['by']}  "
+                f"{entry['sessions']} sessions  removed {entry['removed']}"
+            )
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    result = _admin(_settings(args), AdminRequest(op="backup", path=args.path))
+    print(json.dumps(result) if args.json else f"backed up to {result['path']}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from app.lifecycle.backup import restore
+
+    settings = _settings(args)
+    if (
+        settings.embedded
+        and call_running_server(settings.admin_socket, AdminRequest(op="site_list")) is not None
+    ):
+        raise ValueError("a server owns this data directory: stop it before restoring")
+    report = restore(settings, args.path)
+    print(json.dumps(report) if args.json else "\n".join(f"{k}: {v}" for k, v in report.items()))
     return 0
 
 
@@ -270,8 +378,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="allowed page origin, e.g. https://example.com (repeatable)",
     )
+    add.add_argument("--retention-days", type=int, help="keep raw events N days")
+    add.add_argument("--rollup-retention-days", type=int, help="keep rollups N days")
     add.add_argument("--json", action="store_true")
     add.set_defaults(func=cmd_site_add)
+    update = site.add_parser("update", help="change a site's retention (applies to stored data)")
+    update.add_argument("site")
+    update.add_argument("--retention-days", type=int, help="keep raw events N days (0: default)")
+    update.add_argument(
+        "--rollup-retention-days", type=int, help="keep rollups N days (0: default)"
+    )
+    update.add_argument("--json", action="store_true")
+    update.set_defaults(func=cmd_site_update)
+    delete = site.add_parser("delete", help="delete a site and every row of its data (logged)")
+    delete.add_argument("site")
+    delete.add_argument("--by", help="who asks (logged; default cli:$USER)")
+    delete.add_argument("--json", action="store_true")
+    delete.set_defaults(func=cmd_site_delete)
     listing = site.add_parser("list", help="list sites")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_site_list)
@@ -305,6 +428,27 @@ def build_parser() -> argparse.ArgumentParser:
     share_revoke.add_argument("key_id")
     share_revoke.add_argument("--json", action="store_true")
     share_revoke.set_defaults(func=cmd_share_revoke)
+    erase = commands.add_parser("erase", help="erase one person (by uid or sid) from a site")
+    erase.add_argument("site")
+    erase.add_argument("--uid", help="the user id (every session it appears in goes)")
+    erase.add_argument("--sid", help="one session id")
+    erase.add_argument("--by", help="who asks (logged; default cli:$USER)")
+    erase.add_argument("--json", action="store_true")
+    erase.set_defaults(func=cmd_erase)
+    erasures = commands.add_parser("erasures", help="the erasure log of a site")
+    erasures.add_argument("site")
+    erasures.add_argument("--json", action="store_true")
+    erasures.set_defaults(func=cmd_erasures)
+    backup = commands.add_parser("backup", help="back up the store (ClickHouse BACKUP) to PATH")
+    backup.add_argument("path")
+    backup.add_argument("--json", action="store_true")
+    backup.set_defaults(func=cmd_backup)
+    restore = commands.add_parser(
+        "restore", help="restore a backup and replay the spool since it (server stopped)"
+    )
+    restore.add_argument("path")
+    restore.add_argument("--json", action="store_true")
+    restore.set_defaults(func=cmd_restore)
 
     demo = commands.add_parser(
         "demo", help="send realistic synthetic traffic to a running server, with ground truth"
@@ -336,7 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError, RuntimeError) as exc:
         print(f"beacon: {str(exc).strip(chr(39))}", file=sys.stderr)
         return 2
 

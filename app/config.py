@@ -30,8 +30,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     clickhouse_url: str = ""
     #: ClickHouse database that holds Beacon's tables.
     database: str = "beacon"
-    #: Events older than this many days are dropped by ClickHouse (TTL).
+    #: Events older than this many days are dropped by ClickHouse (TTL); a site may set
+    #: its own (`beacon site update SITE --retention-days N`).
     retention_days: int = 400
+    #: Rollups are kept this many days (0: as long as the events); never less than the
+    #: events' retention.
+    rollup_retention_days: int = 0
+    #: Where the write-ahead spool lives (empty: `<data_dir>/spool`); put it on another
+    #: disk than the data so that a lost disk can be restored from a backup plus the spool.
+    spool_dir: str = ""
     #: Largest accepted request body, bytes (413 above).
     max_body_bytes: int = 512 * 1024
     #: Flush a batch to ClickHouse at this many rows ...
@@ -61,11 +68,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     stream_max_entries: int = 100_000
     #: Scale mode: a writer takes over another's unacknowledged entries idle this long.
     stream_claim_idle_ms: int = 60_000
-    #: Scale mode: ingest requests per second per client IP and site (0: no limit) ...
+    #: Ingest requests per second per client IP and site (0: no limit) ...
     rate_limit_ip_per_second: float = 20.0
     #: ... and how many may come at once.
     rate_limit_ip_burst: int = 200
-    #: Scale mode: events per second per site (0: no limit) ...
+    #: Events per second per site (0: no limit) ...
     rate_limit_site_events_per_second: float = 0.0
     #: ... and how many may come at once.
     rate_limit_site_burst: int = 50_000
@@ -114,8 +121,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         return self.data_path / "clickhouse"
 
     @property
-    def spool_dir(self) -> Path:
-        return self.data_path / "spool"
+    def spool_path(self) -> Path:
+        return Path(self.spool_dir) if self.spool_dir else self.data_path / "spool"
 
     @property
     def admin_socket(self) -> Path:

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import threading
 import time
 from typing import Any
 
@@ -33,16 +34,19 @@ from app.ingest.expand import PageCache
 from app.ingest.geo import IpCountry
 from app.ingest.outcomes import IngestStats
 from app.ingest.pipeline import Lookups
+from app.ingest.ratelimit import LocalRateLimiter, rate_limits
 from app.ingest.routes import IngestEndpoint
 from app.ingest.site import SiteRegistry
 from app.ingest.visitor import SessionBridge, utc_day
+from app.lifecycle.journal import Journal
+from app.lifecycle.service import Lifecycle
 from app.metrics import Metrics
 from app.scale.registry import PUBLISH_SECONDS, PublishedRegistry
 from app.scale.salts import RedisSaltBook
 from app.scale.services import NoSpool, ScaleCollector, ScaleServices
 from app.scale.sink import StreamSink
 from app.scale.writer import StreamWorker
-from app.store.client import Store
+from app.store.client import Store, StoreError
 from app.store.closer import closable_until, settle_sessions
 from app.store.migrate import apply_migrations
 from app.store.pages_closer import close_pages
@@ -57,6 +61,9 @@ __all__ = ["Runtime", "SaltBook"]
 log = logging.getLogger("beacon.runtime")
 
 REFRESH_SECONDS = 10.0
+#: On a ClickHouse server, rows stored less than this long ago are left for the export's
+#: next page: several writers may be inserting at once (see `Runtime.stored_horizon`).
+SERVER_STORE_MARGIN = 60.0
 CLOSE_SESSIONS_SECONDS = 120.0
 
 
@@ -90,6 +97,9 @@ class Runtime:
             log.info("migrations applied", extra={"migrations": applied})
         self.sites = SiteStore(self.store)
         self.scale = ScaleServices(settings) if settings.scale else None
+        # The writer's lock: the batcher holds it from a batch's checkpoint to its commit
+        # (and any insert holds it), so a backup or an erasure can hold inserts still.
+        self.writes = threading.RLock()
         self.registry = PublishedRegistry() if self.scale else SiteRegistry()
         # The dashboard: shared links' keys, and the key that signs login sessions.
         self.share_keys = ShareStore(self.store)
@@ -116,7 +126,7 @@ class Runtime:
         self.batcher: Batcher | StreamWorker
         if self.scale is None:
             self.spool = Spool(
-                settings.spool_dir, max_bytes=settings.spool_max_bytes, fsync=settings.spool_fsync
+                settings.spool_path, max_bytes=settings.spool_max_bytes, fsync=settings.spool_fsync
             )
             self.metrics = Metrics(
                 self.stats, batcher_stats, self.spool, lambda: len(self.registry)
@@ -128,6 +138,7 @@ class Runtime:
                 batch_ms=settings.batch_ms,
                 stats=batcher_stats,
                 on_flush=self.metrics.observe_flush,
+                gate=self.writes,
             )
         else:
             self.spool = self.scale.sink
@@ -137,8 +148,11 @@ class Runtime:
             self.batcher = self.scale.start_writer(
                 self._insert_rows, batcher_stats, self.metrics.observe_flush
             )
+        limits = rate_limits(settings)
         self.ingest = IngestEndpoint(
-            gate=self.scale.gate(bridge) if self.scale else None,
+            gate=self.scale.gate(bridge)
+            if self.scale
+            else (LocalRateLimiter(limits) if LocalRateLimiter.needed(limits) else None),
             lookups=self.lookups,
             spool=self.spool,
             stats=self.stats,
@@ -146,6 +160,23 @@ class Runtime:
             country_header=settings.country_header,
             client_ip_header=settings.client_ip_header,
         )
+        self._inserting_since: float | None = None
+        self.lifecycle = Lifecycle(
+            self.store,
+            settings,
+            self.sites,
+            spool=self.spool if isinstance(self.spool, Spool) else None,
+            writes=self.writes,
+            journal=Journal(settings.spool_path) if isinstance(self.spool, Spool) else None,
+            on_sites_changed=self.reload_sites,
+        )
+        try:
+            changed = self.lifecycle.apply_retention()
+        except StoreError as exc:  # the store serves; retention waits for the next change
+            log.warning("retention rules not applied", extra={"error": str(exc)})
+        else:
+            if changed:
+                log.info("retention rules rewritten", extra={"tables": changed})
         self._refresher: asyncio.Task[None] | None = None
         self._publisher: asyncio.Task[None] | None = None
         self._start_alerts()
@@ -199,7 +230,29 @@ class Runtime:
         return [(str(r[0]), str(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows]
 
     def _insert_rows(self, body: bytes, token: str) -> None:
-        self.store.insert_json_rows("events", EVENT_COLUMNS, body, dedup_token=token)
+        # The start of the insert running, for `stored_horizon` (before the call: the
+        # rows' stored_at, ClickHouse's now64() during the insert, is at or after it).
+        with self.writes:
+            self._inserting_since = time.time()
+            try:
+                self.store.insert_json_rows("events", EVENT_COLUMNS, body, dedup_token=token)
+            finally:
+                self._inserting_since = None
+
+    def stored_horizon(self) -> dt.datetime:
+        """A time before which every row of `events` that will ever be stored with an
+        earlier `stored_at` is visible now (the export's keyset reads only up to it).
+
+        This process inserts one batch at a time: rows of the insert running (which may
+        be partly visible, a part per month) have `stored_at` at or after its start, and
+        an insert that starts later has later ones. A ClickHouse server may take inserts
+        from several writers at once, so there it trails by `SERVER_STORE_MARGIN`.
+        """
+        running = self._inserting_since
+        horizon = running if running is not None else time.time()
+        if not self.store.embedded:
+            horizon -= SERVER_STORE_MARGIN
+        return dt.datetime.fromtimestamp(horizon, dt.UTC).replace(tzinfo=None)
 
     def reload_sites(self) -> None:
         self.registry.replace(self.sites.all(), self.sites.token_sites())
@@ -246,6 +299,10 @@ class Runtime:
         """Settle the sessions written since the last run (`app/store/closer.py`); copy the
         issue and page days that can no longer change into `issue_days_closed`
         (app/triage/closer.py) and `pages_closed` (app/store/pages_closer.py)."""
+        with self.lifecycle.lock:
+            self._close_finished_sessions()
+
+    def _close_finished_sessions(self) -> None:
         now = dt.datetime.now(dt.UTC)
         days = settle_sessions(self.store, now=now)
         if days:

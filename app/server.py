@@ -28,6 +28,7 @@ from app.alerts.routes import ALERT_ROUTES
 from app.alerts.trends import trends
 from app.config import Settings
 from app.ingest.routes import Receive, Scope, Send
+from app.lifecycle.routes import LIFECYCLE_ROUTES
 from app.query.export import export_events
 from app.query.routes import ANALYTICS_ROUTES
 from app.runtime import Runtime
@@ -142,7 +143,7 @@ def create_app(settings: Settings, *, snippet_path: Path = SNIPPET_PATH) -> Beac
         runtime = await asyncio.to_thread(Runtime, settings)
         app.state.runtime = runtime
         commands = AdminCommands(
-            runtime.sites, runtime.registry, runtime.share_keys, runtime.shares
+            runtime.sites, runtime.registry, runtime.share_keys, runtime.shares, runtime.lifecycle
         )
         admin = AdminServer(settings.admin_socket, commands)
         await admin.start()
@@ -172,6 +173,7 @@ def create_app(settings: Settings, *, snippet_path: Path = SNIPPET_PATH) -> Beac
             trends,
             live_events if settings.scale else live_snapshots,
             *WEB_ROUTES,
+            *LIFECYCLE_ROUTES,
         ],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="Beacon", version="1.0.0", path="/schema"),

@@ -65,6 +65,9 @@ class BeaconProcess:
             "BEACON_PORT": str(self.port),
             "BEACON_BATCH_MS": "100",
             "BEACON_LOG_LEVEL": "WARNING",
+            # Black-box tests send from loopback at load-test rates; the rate limits
+            # have tests of their own, which set them (tests/api/test_ingest_edges.py).
+            "BEACON_RATE_LIMIT_IP_PER_SECOND": "0",
             **(env or {}),
         }
         self.log_path = data_dir.parent / f"{command}-{self.port}.log"
@@ -157,17 +160,23 @@ class BeaconProcess:
         return httpx.post(self.base_url + "/api/event", content=data, headers=merged, timeout=30)
 
     def events(self, site: Site, **params: Any) -> list[dict[str, Any]]:
+        """Every stored event of the site (following the export's cursor past a page)."""
         params.setdefault("limit", 100_000)
         params.setdefault("from", (dt.date.today() - dt.timedelta(days=30)).isoformat())
-        response = httpx.get(
-            f"{self.base_url}/api/v1/sites/{site.site}/events",
-            params=params,
-            headers={"authorization": f"Bearer {site.token}"},
-            timeout=60,
-        )
-        response.raise_for_status()
-        events: list[dict[str, Any]] = response.json()["events"]
-        return events
+        events: list[dict[str, Any]] = []
+        while True:
+            response = httpx.get(
+                f"{self.base_url}/api/v1/sites/{site.site}/events",
+                params=params,
+                headers={"authorization": f"Bearer {site.token}"},
+                timeout=60,
+            )
+            response.raise_for_status()
+            page = response.json()
+            events += page["events"]
+            if page["count"] < params["limit"] or "offset" in params:
+                return events
+            params["cursor"] = page["next"]
 
     def wait_events(
         self,

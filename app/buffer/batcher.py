@@ -102,8 +102,12 @@ class Batcher:
         max_batch_bytes: int = 64 * 1024 * 1024,
         stats: BatcherStats | None = None,
         on_flush: FlushObserver | None = None,
+        gate: threading.RLock | None = None,
     ) -> None:
         self._on_flush = on_flush
+        # Held from a batch's checkpoint to its commit: whoever holds it (a backup, an
+        # erasure) sees the store hold exactly the spool before `checkpoint.stored`.
+        self._gate = gate if gate is not None else threading.RLock()
         self._spool = spool
         self._insert = insert
         self._batch_rows = batch_rows
@@ -171,6 +175,10 @@ class Batcher:
 
     def _flush(self, records: list[Record]) -> bool:
         """Insert `records` as one batch until it succeeds; False if stopped first."""
+        with self._gate:
+            return self._flush_gated(records)
+
+    def _flush_gated(self, records: list[Record]) -> bool:
         start, end = records[0].start, records[-1].end
         body = b"".join(record.payload for record in records)
         token = f"spool-{start}-{end}"

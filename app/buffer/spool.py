@@ -92,6 +92,8 @@ class Spool:
             raise SpoolLocked(f"another process owns the spool at {directory}") from None
         self._state = threading.Condition()
         self.checkpoint = self._read_checkpoint()
+        retain = directory / "retain"
+        self.retain_from: int | None = int(retain.read_text()) if retain.exists() else None
         self._segments: list[int] = self._recover_segments()
         last = self._segments[-1]
         self._write_fd = os.open(self._segment_path(last), os.O_WRONLY | os.O_APPEND)
@@ -315,11 +317,13 @@ class Spool:
         self._write_checkpoint(Checkpoint(stored=start, inflight_end=end))
 
     def commit_batch(self, end: int) -> None:
-        """Everything before `end` is stored; drop segments that are wholly before it."""
+        """Everything before `end` is stored; drop segments that are wholly before it
+        (and before `retain_from`, what the latest backup needs replayed)."""
         self._write_checkpoint(Checkpoint(stored=end))
+        keep_from = end if self.retain_from is None else min(end, self.retain_from)
         with self._state:
             removable = [
-                s for i, s in enumerate(self._segments[:-1]) if self._segments[i + 1] <= end
+                s for i, s in enumerate(self._segments[:-1]) if self._segments[i + 1] <= keep_from
             ]
             self._segments = [s for s in self._segments if s not in removable]
         for start in removable:
@@ -328,6 +332,38 @@ class Spool:
                 os.close(fd)
             with contextlib.suppress(FileNotFoundError):
                 self._segment_path(start).unlink()
+
+    # -- backups (app/lifecycle/backup.py) --------------------------------------------
+
+    @property
+    def first_offset(self) -> int:
+        """Where the oldest record still on disk starts."""
+        with self._state:
+            return self._segments[0]
+
+    def retain(self, position: int) -> None:
+        """Keep every record from `position` on, stored or not (a backup's position:
+        restoring it replays them). Durable before it returns."""
+        temporary = self.directory / "retain.tmp"
+        temporary.write_text(str(position))
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.directory / "retain")
+        self._fsync_directory()
+        self.retain_from = position
+
+    def rewind(self, position: int) -> None:
+        """Mark everything from `position` on as not stored (the store was restored to
+        it), so the batcher inserts it again. `position` must be a record boundary on disk."""
+        if not self.first_offset <= position <= self.durable_end:
+            raise ValueError(
+                f"the spool holds records from {self.first_offset} to {self.durable_end}, "
+                f"not from {position}"
+            )
+        self._write_checkpoint(Checkpoint(stored=position))
+        with self._state:
+            self._tail.clear()
+            self._tail_bytes = 0
 
     def _write_checkpoint(self, checkpoint: Checkpoint) -> None:
         path = self.directory / "checkpoint"

@@ -6,8 +6,12 @@ Four reasons, counted separately in `/metrics` (`beacon_dropped_events_total{rea
 - `empty_ua`: no user agent at all (browsers always send one);
 - `crawler`: the UA parser classifies the device as a spider, or the UA names itself a
   bot/crawler/spider/preview fetcher (the common tokens of the crawler lists);
-- `headless`: headless and automated browsers (`HeadlessChrome`, PhantomJS, Electron-
-  based scrapers, Lighthouse) — `user-agents` does not flag HeadlessChrome on its own;
+- `headless`: headless and automated browsers (`HeadlessChrome`, which Puppeteer and
+  Playwright send by default, PhantomJS, Lighthouse, and browsers that name their
+  driver) — `user-agents` does not flag HeadlessChrome on its own. Electron apps
+  (`… Chrome/… Electron/… Safari/…`) are not among them: they are desktop apps (Slack,
+  VS Code, Discord …) whose users view real pages; an Electron scraper that keeps
+  that user agent looks like them and is not told apart;
 - `tool`: HTTP libraries and command-line clients (curl, python-requests, Go, Java …).
 """
 
@@ -29,7 +33,7 @@ _CRAWLER = re.compile(
     re.IGNORECASE,
 )
 _HEADLESS = re.compile(
-    r"headless|phantomjs|slimerjs|electron/|lighthouse|chrome-lighthouse|puppeteer|"
+    r"headless|phantomjs|slimerjs|lighthouse|chrome-lighthouse|puppeteer|"
     r"playwright|selenium|webdriver|cypress|pagespeed|gtmetrix",
     re.IGNORECASE,
 )

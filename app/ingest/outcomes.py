@@ -23,6 +23,7 @@ RejectReason = Literal[
     "invalid",
     "too_large",
     "content_type",
+    "content_encoding",
     "method",
     "rate_limited",
     "spool_full",

@@ -6,11 +6,13 @@ run the pipeline, append the rows to the spool (durable before the answer) and a
 Every other path is served by Litestar (`app/server.py` routes this one path here).
 
 Outcomes: 202 `{"accepted": n}`; 400 with msgspec's message and JSON path; 401 unknown
-site; 403 origin not allowed; 405; 413 body too large; 415 content type; 503 with
-`Retry-After` when the spool is full or cannot be written; and, with a `Gate` (scale mode:
-rate limits and shared session state in Redis), 429 with `Retry-After`. CORS is answered from each
-site's origin list; a preflight (which has no body, hence no site key) is allowed for an
-origin that any site lists.
+site; 403 origin not allowed; 405; 413 body too large (also once decoded); 415 content
+type or content encoding; 503 with `Retry-After` when the spool is full or cannot be
+written; and, with a `Gate` (rate limits: in process, or in Redis with shared session
+state in scale mode), 429 with `Retry-After`. A body refused before it was read is drained
+first (`app/ingest/body.py`), so clients that write it all before reading get the answer.
+CORS is answered from each site's origin list; a preflight (which has no body, hence no
+site key) is allowed for an origin that any site lists.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, Protocol
 import msgspec
 
 from app.buffer.spool import SpoolFull
+from app.ingest.body import BodyError, decode_body, drain, encoding_of, read_body
 from app.ingest.outcomes import Drop, IngestStats, RejectReason
 from app.ingest.pipeline import Lookups, RequestInfo, Work, run_pipeline
 from app.ingest.schema import Batch, decode_batch
@@ -101,6 +104,7 @@ class IngestEndpoint:
         user_agent = b""
         country = b""
         forwarded_ip = b""
+        content_encoding = b""
         for name, value in scope["headers"]:
             if name == b"origin":
                 origin = value
@@ -114,6 +118,8 @@ class IngestEndpoint:
                 country = value
             elif name == self._ip_header:
                 forwarded_ip = value
+            elif name == b"content-encoding":
+                content_encoding = value
         origin_text = origin.decode("latin-1")
         cors = self._cors_headers(origin_text)
         method = scope["method"]
@@ -122,13 +128,14 @@ class IngestEndpoint:
             return
         self._stats.requests += 1
         if method != "POST":
-            await self._reject(
-                send, "method", 405, "use POST", cors, [(b"allow", b"POST, OPTIONS")]
+            await self._refuse_unread(
+                receive, send, "method", 405, "use POST", cors, [(b"allow", b"POST, OPTIONS")]
             )
             return
         media_type = content_type.split(b";", 1)[0].strip().lower()
         if media_type not in (b"text/plain", b"application/json"):
-            await self._reject(
+            await self._refuse_unread(
+                receive,
                 send,
                 "content_type",
                 415,
@@ -136,13 +143,30 @@ class IngestEndpoint:
                 cors,
             )
             return
+        try:
+            encoding = encoding_of(content_encoding) if content_encoding else None
+        except BodyError as exc:
+            await self._refuse_unread(receive, send, "content_encoding", 415, exc.message, cors)
+            return
         if content_length > self._max_body:
-            await self._reject(send, "too_large", 413, self._too_large_message(), cors)
+            await self._refuse_unread(
+                receive, send, "too_large", 413, self._too_large_message(), cors
+            )
             return
-        body = await self._read_body(receive)
+        body, finished = await read_body(receive, self._max_body)
         if body is None:
-            await self._reject(send, "too_large", 413, self._too_large_message(), cors)
+            if not finished:
+                finished = await drain(receive)
+            close = [] if finished else [(b"connection", b"close")]
+            await self._reject(send, "too_large", 413, self._too_large_message(), cors, close)
             return
+        if encoding is not None:
+            try:
+                body = decode_body(body, encoding, self._max_body)
+            except BodyError as exc:
+                refused: RejectReason = "too_large" if exc.status == 413 else "invalid"
+                await self._reject(send, refused, exc.status, exc.message, cors)
+                return
         try:
             batch = decode_batch(body)
         except msgspec.ValidationError as exc:
@@ -204,20 +228,21 @@ class IngestEndpoint:
     def _too_large_message(self) -> str:
         return f"request body is larger than {self._max_body} bytes"
 
-    async def _read_body(self, receive: Receive) -> bytes | None:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return b""
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self._max_body:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    async def _refuse_unread(
+        self,
+        receive: Receive,
+        send: Send,
+        reason: RejectReason,
+        status: int,
+        message: str,
+        cors: list[tuple[bytes, bytes]],
+        extra: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        """Refuse a request whose body was not read: drain it first (a client writing
+        it all before reading would see a reset otherwise)."""
+        finished = await drain(receive)
+        close = [] if finished else [(b"connection", b"close")]
+        await self._reject(send, reason, status, message, cors, [*(extra or []), *close])
 
     @staticmethod
     def _client_ip(scope: Scope, forwarded: bytes) -> str:

@@ -14,7 +14,8 @@
 - every materialized view, `ON CLUSTER`, reading and writing the `_local` tables, so each
   shard rolls up the events it holds (readers merge the partial states, as they already
   do: every rollup query aggregates);
-- every `ALTER TABLE` of a data table (added indexes), `ON CLUSTER` on its `_local` table.
+- every `ALTER TABLE`, `ON CLUSTER`, on the `_local` table, and a column change
+  (`ADD`/`MODIFY`/`DROP COLUMN`) on the `Distributed` table too, so both keep one shape.
 
 Data statements of the migrations (backfills: `INSERT … SELECT` and `BACKFILL`) are
 left out with a comment: on a new cluster they have nothing to fold in. `{shard}` and
@@ -36,7 +37,8 @@ __all__ = ["ClusterDDL", "cluster_ddl", "derive_statement"]
 
 _CREATE_TABLE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)", re.I)
 _CREATE_VIEW = re.compile(r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)\.(\w+)", re.I)
-_ALTER_TABLE = re.compile(r"^ALTER TABLE (\w+)\.(\w+)\b", re.I)
+_ALTER = re.compile(r"^ALTER TABLE (\w+)\.(\w+)\s", re.I)
+_COLUMN_CHANGE = re.compile(r"\b(ADD|MODIFY|DROP) COLUMN\b", re.I)
 _ENGINE = re.compile(r"\bENGINE\s*=\s*(\w+)(?:\(([^)]*)\))?", re.I)
 _REPLICATED = {
     "MergeTree",
@@ -100,10 +102,13 @@ def derive_statement(statement: str, *, db: str, cluster: str, tables: set[str])
     if view:
         head = f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{view[2]} {on_cluster}"
         return [head + _local_refs(statement[view.end() :], db, tables)]
-    alter = _ALTER_TABLE.match(statement)
+    alter = _ALTER.match(statement)
     if alter and alter[2] in tables:
-        head = f"ALTER TABLE {db}.{alter[2]}_local {on_cluster}"
-        return [head + statement[alter.end() :]]
+        rest = " ".join(statement[alter.end() :].split())
+        derived = [f"ALTER TABLE {db}.{alter[2]}_local {on_cluster} {rest}"]
+        if _COLUMN_CHANGE.search(rest):
+            derived.append(f"ALTER TABLE {db}.{alter[2]} {on_cluster} {rest}")
+        return derived
     first_line = statement.splitlines()[0]
     return [f"-- not derived (a data statement; a new cluster has no data): {first_line}"]
 

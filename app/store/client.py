@@ -50,7 +50,12 @@ def _embedded_client(path: str) -> Client:
                     f"chdb allows one path per process, not also {path!r}"
                 )
             try:
-                client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
+                # BACKUP/RESTORE to File(...) need an allowed path (app/lifecycle/backup.py);
+                # the embedded engine is only reachable through Beacon, whose commands
+                # choose the path, so any path the process may write is allowed.
+                client = clickhouse_connect.get_client(
+                    dsn=f"chdb://{path}", chdb_options={"backups.allowed_path": "/"}
+                )
             except Exception as exc:
                 raise StoreError(f"cannot open embedded ClickHouse at {path!r}: {exc}") from exc
             _embedded_clients[path] = client
@@ -105,9 +110,17 @@ class Store:
 
     # -- synchronous calls (run them in a thread from async code) ------------------
 
-    def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> None:
+    def command(
+        self,
+        sql: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
         try:
-            self._client.command(sql, parameters=dict(parameters or {}))
+            self._client.command(
+                sql, parameters=dict(parameters or {}), settings=dict(settings or {})
+            )
         except Exception as exc:
             raise StoreError(str(exc)) from exc
 

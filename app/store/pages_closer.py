@@ -15,7 +15,7 @@ import datetime as dt
 
 from app.store.client import Store
 
-__all__ = ["close_pages"]
+__all__ = ["close_pages", "reclose_site_days"]
 
 _MERGE = """
 SELECT
@@ -56,3 +56,22 @@ def close_pages(store: Store, *, until: dt.date, max_days: int = 400) -> list[dt
         closed.append(day)
         day += dt.timedelta(days=1)
     return closed
+
+
+def reclose_site_days(store: Store, site: str, days: list[dt.date]) -> None:
+    """Copy again, merged, one site's rows of those `days` that are closed (after an
+    erasure rebuilt them in `pages_daily` and deleted them here: app/lifecycle/)."""
+    closed = store.rows(
+        f"SELECT DISTINCT day FROM {store.table('pages_closed_days')} "
+        "WHERE day IN {days:Array(Date)}",
+        {"days": days},
+    )
+    merge = _MERGE.format(pages=store.table("pages_daily")).replace(
+        "WHERE day = {day:Date}", "WHERE site_id = {site:String} AND day = {day:Date}"
+    )
+    for (day,) in closed:
+        store.command(
+            f"INSERT INTO {store.table('pages_closed')} ({_COLUMNS}) {merge}",
+            {"day": day, "site": site},
+            settings={"insert_deduplicate": 0},
+        )

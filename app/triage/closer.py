@@ -18,7 +18,7 @@ import datetime as dt
 
 from app.store.client import Store
 
-__all__ = ["close_issue_days", "closed_horizon_sql"]
+__all__ = ["close_issue_days", "closed_horizon_sql", "reclose_site_days"]
 
 _COLUMNS = "site_id, dimension, fingerprint, day, value, events, users, sessions"
 
@@ -38,22 +38,41 @@ def _next_day(store: Store) -> dt.date | None:
     return first[0] if first[1] else None
 
 
-def _copy_day(store: Store, day: dt.date) -> None:
+def _copies(store: Store, where: str) -> tuple[str, str]:
+    """The two `INSERT … SELECT`s that close a day (rows restricted by `where`)."""
     target = f"INSERT INTO {store.table('issue_days_closed')} ({_COLUMNS}) "
-    store.insert_select(
+    return (
         target + "SELECT site_id, '', fingerprint, day, '', sum(events), uniqMerge(users), "
-        f"uniqMerge(sessions) FROM {store.table('issues_by_day')} WHERE day = {{day:Date}} "
+        f"uniqMerge(sessions) FROM {store.table('issues_by_day')} WHERE {where} "
         "GROUP BY site_id, fingerprint, day",
-        {"day": day},
-        dedup_token=f"issues-closed-{day.isoformat()}",
-    )
-    store.insert_select(
         target + "SELECT site_id, dimension, fingerprint, day, value, sum(events), "
         f"uniqMerge(users), 0 FROM {store.table('issue_facets_daily')} "
-        "WHERE day = {day:Date} GROUP BY site_id, dimension, fingerprint, day, value",
-        {"day": day},
-        dedup_token=f"issue-facets-closed-{day.isoformat()}",
+        f"WHERE {where} GROUP BY site_id, dimension, fingerprint, day, value",
     )
+
+
+def _copy_day(store: Store, day: dt.date) -> None:
+    issues, facets = _copies(store, "day = {day:Date}")
+    store.insert_select(issues, {"day": day}, dedup_token=f"issues-closed-{day.isoformat()}")
+    store.insert_select(facets, {"day": day}, dedup_token=f"issue-facets-closed-{day.isoformat()}")
+
+
+def reclose_site_days(store: Store, site: str, days: list[dt.date]) -> None:
+    """Copy again one site's rows of those `days` that are closed (after an erasure
+    rebuilt them in the rollups and deleted them here: app/lifecycle/)."""
+    closed = store.rows(
+        f"SELECT DISTINCT day FROM {store.table('issue_closed_days')} "
+        "WHERE day IN {days:Array(Date)}",
+        {"days": days},
+    )
+    if not closed:
+        return
+    for copy in _copies(store, "site_id = {site:String} AND day IN {days:Array(Date)}"):
+        store.command(
+            copy,
+            {"site": site, "days": [row[0] for row in closed]},
+            settings={"insert_deduplicate": 0},
+        )
 
 
 def close_issue_days(store: Store, *, until: dt.date, max_days: int = 400) -> list[dt.date]:

@@ -105,6 +105,8 @@ def test_site_add_prints_key_and_token_while_the_server_runs(server: BeaconProce
         "site_id": created["site"],
         "domain": "other.test",
         "origins": ["https://other.test"],
+        "retention_days": 400,
+        "rollup_retention_days": 400,
     } in listed
 
 

@@ -86,3 +86,12 @@ def test_the_cli_prints_it() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == cluster_ddl("beacon_cluster").text()
+
+
+def test_alter_statements_reach_the_local_and_distributed_tables() -> None:
+    ddl = cluster_ddl("main").text()
+    add = "ON CLUSTER 'main' ADD COLUMN IF NOT EXISTS stored_at"
+    assert f"ALTER TABLE beacon.events_local {add}" in ddl
+    assert f"ALTER TABLE beacon.events {add}" in ddl
+    assert "ALTER TABLE beacon.events_local ON CLUSTER 'main' MATERIALIZE COLUMN stored_at" in ddl
+    assert "ALTER TABLE beacon.events ON CLUSTER 'main' MATERIALIZE" not in ddl

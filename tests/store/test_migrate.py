@@ -41,13 +41,43 @@ def test_all_migrations_applied_once(store: Store) -> None:
 
 def test_events_columns_have_no_default_expressions(store: Store) -> None:
     # Inserts skip evaluating defaults of omitted fields (app/store/client.py); that is
-    # only right while every column of events defaults to its type's default.
+    # only right while every column of events defaults to its type's default. A
+    # MATERIALIZED column is never read from the input (always computed): stored_at.
     with_defaults = store.rows(
         "SELECT name, default_kind FROM system.columns "
         "WHERE database = {db:String} AND table = 'events' AND default_kind != ''",
         {"db": store.db},
     )
-    assert with_defaults == []
+    assert with_defaults == [("stored_at", "MATERIALIZED")]
+
+
+def test_stored_at_is_the_time_of_the_insert_and_received_at_before_it(
+    settings: Settings, tmp_path: Path
+) -> None:
+    first_release = tmp_path / "sql"
+    first_release.mkdir()
+    for path in sorted(SQL_DIR.glob("0[0-2]?_*.sql")):
+        shutil.copy(path, first_release)
+    store = Store.open(settings)
+    try:
+        apply_migrations(store, retention_days=400, sql_dir=first_release)
+        store.insert_json_rows("events", EVENT_COLUMNS, _history(), dedup_token="old")
+        apply_migrations(store, retention_days=400)  # 050 and later
+        before = time.time()
+        store.insert_json_rows("events", EVENT_COLUMNS, _history(), dedup_token="new")
+        old, new = store.rows(
+            f"SELECT countIf(stored_at = toDateTime64(received_at, 6)), "
+            f"countIf(toUnixTimestamp64Micro(stored_at) >= {int(before * 1e6)}) "
+            f"FROM {store.table('events')}"
+        )[0]
+        assert (old, new) == (36, 36)
+        store.command(f"OPTIMIZE TABLE {store.table('events')} FINAL")
+        again = store.rows(
+            f"SELECT countIf(stored_at = toDateTime64(received_at, 6)) FROM {store.table('events')}"
+        )[0][0]
+        assert again == 36  # merges keep what was written
+    finally:
+        store.command(f"DROP DATABASE IF EXISTS {store.db}")
 
 
 def test_statements_split_on_line_final_semicolons() -> None:

@@ -16,7 +16,7 @@ def test_environment_variables_are_typed() -> None:
     )
     assert settings.port == 9001
     assert settings.spool_fsync is False
-    assert str(settings.spool_dir) == "/srv/b/spool"
+    assert str(settings.spool_path) == "/srv/b/spool"
     assert settings.embedded
 
 

@@ -1,0 +1,1 @@
+"""Data lifecycle (DESIGN §12): retention, erasure, backup and restore."""
