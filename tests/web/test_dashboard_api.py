@@ -42,7 +42,7 @@ def test_vitals_buckets_add_up_to_the_periods_samples(
         interval="hour",
         metric="INP",
     )
-    assert hourly["metrics"] == ["INP"] and set(hourly["results"][0]) == {"date", "INP"}
+    assert hourly["metrics"] == ["INP"] and set(hourly["results"][0]) == {"date", "start", "INP"}
 
 
 def test_vitals_buckets_refuse_wrong_parameters(
