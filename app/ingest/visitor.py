@@ -12,9 +12,10 @@ number, and every event is stamped with (`session_seq`, `session_start`), so ses
 metrics can be rolled up by a stable key without scanning events.
 
 `SessionBridge` keeps that state per (site, sid) for 30 minutes after the session's last
-event. It is also the previous-day bridge: a session active across midnight keeps the
-visitor id it started with, although the salt changed. After a restart the state is
-reloaded from the last half hour of stored events (`restore`).
+event, in the order of the last request, so that expiry is a few pops per request. It
+is also the previous-day bridge: a session active across midnight keeps the visitor id
+it started with, although the salt changed. After a restart the state is reloaded from
+the last half hour of stored events (`restore`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
+
+import msgspec
 
 __all__ = [
     "SESSION_IDLE_MS",
@@ -55,19 +58,18 @@ def visitor_hash(salt: bytes, site_id: str, ip: str, user_agent: str) -> int:
     return int.from_bytes(digest, "big")
 
 
-class SessionState:
-    """One (site, sid): its visitor, and the part of it that is running now."""
+class SessionState(msgspec.Struct, gc=False):
+    """One (site, sid): its visitor, and the part of it that is running now.
 
-    __slots__ = ("last_ms", "seen_ms", "seq", "start_ms", "visitor_id")
+    Not tracked by Python's garbage collector (`gc=False`: it holds only numbers): a
+    busy server keeps hundreds of thousands of these, and a full collection would walk
+    every one of them, on the event loop, to free nothing."""
 
-    def __init__(
-        self, visitor_id: int, seq: int, start_ms: int, last_ms: int, seen_ms: int
-    ) -> None:
-        self.visitor_id = visitor_id
-        self.seq = seq
-        self.start_ms = start_ms
-        self.last_ms = last_ms
-        self.seen_ms = seen_ms
+    visitor_id: int
+    seq: int
+    start_ms: int
+    last_ms: int
+    seen_ms: int
 
     def place(self, ts_ms: int, computed_visitor: int) -> tuple[int, int]:
         """(session_seq, session_start_ms) of an event at `ts_ms`.
@@ -87,13 +89,16 @@ class SessionState:
 
 
 class SessionBridge:
-    """Session state per (site, sid), kept for `idle_ms` after its last request."""
+    """Session state per (site, sid), kept for `idle_ms` after its last request.
+
+    The dict is kept in order of the last request (a request moves its session to the
+    end), so expiry pops idle sessions from the front: a few per request, never a pass
+    over all of them, and at `max_sessions` the least recently seen go first."""
 
     def __init__(self, *, idle_ms: int = SESSION_IDLE_MS, max_sessions: int = 500_000) -> None:
         self._idle_ms = idle_ms
         self._max_sessions = max_sessions
         self._sessions: dict[tuple[str, str], SessionState] = {}
-        self._next_prune_ms = 0
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -102,14 +107,14 @@ class SessionBridge:
         self, site_id: str, sid: str, computed_visitor: int, first_ts_ms: int, now_ms: int
     ) -> SessionState:
         """The live state of (site, sid); a new session starting at `first_ts_ms` if none."""
-        if now_ms >= self._next_prune_ms or len(self._sessions) >= self._max_sessions:
-            self._prune(now_ms)
+        sessions = self._sessions
         key = (site_id, sid)
-        state = self._sessions.get(key)
+        state = sessions.pop(key, None)
         if state is None:
             state = SessionState(computed_visitor, 0, first_ts_ms, first_ts_ms, now_ms)
-            self._sessions[key] = state
         state.seen_ms = now_ms
+        sessions[key] = state
+        self._expire(now_ms)
         return state
 
     def visitor_for(self, site_id: str, sid: str, computed: int, now_ms: int) -> int:
@@ -121,15 +126,18 @@ class SessionBridge:
     def restore(self, rows: Iterable[tuple[str, str, int, int, int, int]], now_ms: int) -> None:
         """Reload (site, sid, visitor, seq, start_ms, last_ms) rows of recent sessions."""
         for site_id, sid, visitor_id, seq, start_ms, last_ms in rows:
+            self._sessions.pop((site_id, sid), None)
             self._sessions[(site_id, sid)] = SessionState(
                 visitor_id, seq, start_ms, last_ms, now_ms
             )
 
-    def _prune(self, now_ms: int) -> None:
+    def _expire(self, now_ms: int) -> None:
+        """Drop the sessions idle since before `idle_ms` ago, and the least recently seen
+        beyond `max_sessions`: all at the front of the dict."""
+        sessions = self._sessions
         horizon = now_ms - self._idle_ms
-        self._sessions = {k: v for k, v in self._sessions.items() if v.seen_ms >= horizon}
-        if len(self._sessions) > self._max_sessions:
-            # Still too many live sessions: keep the most recently seen half.
-            recent = sorted(self._sessions.items(), key=lambda item: item[1].seen_ms)
-            self._sessions = dict(recent[len(recent) // 2 :])
-        self._next_prune_ms = now_ms + 60_000
+        while sessions:
+            key = next(iter(sessions))
+            if sessions[key].seen_ms >= horizon and len(sessions) <= self._max_sessions:
+                return
+            del sessions[key]

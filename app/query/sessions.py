@@ -94,19 +94,34 @@ _LIST_NEEDS = (
 def session_list(store: Store, query: Query) -> dict[str, Any]:
     """The period's sessions, newest first.
 
-    Two steps: the page's keys and starts (cheap: no merged string column), then every
-    column for those sessions only, read between the first and last start of the page
-    (the filters were applied by the first step). Both bind the sessions touched since
-    the last settling run (a superset of those in the narrower span: still exact).
+    Two steps: the page's keys and starts (cheap: no merged string column), read from
+    the end of the period back (the last hour, then longer ends, until one holds the
+    page: the newest sessions of the whole period are the newest of any end of it that
+    holds enough of them), then every column for those sessions only, read between the
+    first and last start of the page (the filters were applied by the first step). Both
+    bind the sessions touched since the last settling run (a superset of those in the
+    narrower span: still exact).
     """
     touched = touched_sessions(store, query)
-    sql = Sql(store.db)
-    keys = (
-        f"SELECT session_key, session_start FROM ({session_rows(sql, query, (), touched)}) "
-        "ORDER BY session_start DESC, session_key "
-        f"LIMIT {sql.bind(query.limit, 'UInt32')} OFFSET {sql.bind(query.offset, 'UInt32')}"
-    )
-    page = store.rows(keys, sql.params)
+    wanted = query.offset + query.limit
+    page: list[tuple[Any, ...]] = []
+    # Newest first: the last hours of the period usually hold the whole page. Each try
+    # reads a longer end of it, until it holds the page or is the whole period.
+    # Events are never stored in the future (the ingest clock fix): count back from now.
+    latest = min(query.end, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))
+    for hours in (1, 6, 24, 24 * 7, None):
+        back = dt.timedelta(hours=hours) if hours else query.end - query.start
+        since = max(query.start, latest - back)
+        part = msgspec.structs.replace(query, start=since)
+        sql = Sql(store.db)
+        keys = (
+            f"SELECT session_key, session_start FROM ({session_rows(sql, part, (), touched)}) "
+            f"ORDER BY session_start DESC, session_key LIMIT {sql.bind(wanted, 'UInt32')}"
+        )
+        page = store.rows(keys, sql.params)
+        if len(page) >= wanted or since == query.start:
+            break
+    page = page[query.offset :]
     if not page:
         return {"results": []}
     starts = [_utc(row[1]) for row in page]

@@ -71,3 +71,22 @@ def test_restored_sessions_continue() -> None:
     state = bridge.session("s1", "sid", 99, 6 * MINUTE, 6 * MINUTE)
     assert state.visitor_id == 42
     assert state.place(6 * MINUTE, 99) == (2, 1000)
+
+
+def test_the_bridge_expires_in_order_of_the_last_request() -> None:
+    bridge = SessionBridge(max_sessions=3)
+    for n, sid in enumerate(["a", "b", "c"]):
+        bridge.visitor_for("s1", sid, n, 1000 + n)
+    bridge.visitor_for("s1", "a", 9, 2000)  # "a" seen again: now the most recent
+    bridge.visitor_for("s1", "d", 4, 2001)  # over the cap: the least recently seen goes
+    assert len(bridge) == 3
+    assert bridge.visitor_for("s1", "a", 99, 2002) == 0  # kept, with its first visitor id
+    assert bridge.visitor_for("s1", "b", 99, 2003) == 99  # "b" was dropped: a new session
+
+
+def test_session_state_is_not_tracked_by_the_garbage_collector() -> None:
+    import gc
+
+    bridge = SessionBridge()
+    state = bridge.session("s1", "sid", 1, 0, 0)
+    assert not gc.is_tracked(state)
