@@ -47,12 +47,11 @@ from app.scale.services import NoSpool, ScaleCollector, ScaleServices
 from app.scale.sink import StreamSink
 from app.scale.writer import StreamWorker
 from app.store.client import Store, StoreError
-from app.store.closer import closable_until, settle_sessions
+from app.store.closer import settle_sessions
+from app.store.closing import closable_until, close_days
 from app.store.migrate import apply_migrations
-from app.store.pages_closer import close_pages
 from app.store.rows import EVENT_COLUMNS
 from app.store.sites import SiteStore
-from app.triage.closer import close_issue_days
 from app.web.session import SessionCodec, load_secret
 from app.web.shares import ShareRegistry, ShareStore
 
@@ -296,9 +295,8 @@ class Runtime:
                     log.warning("closing finished sessions failed", extra={"error": str(exc)})
 
     def close_finished_sessions(self) -> None:
-        """Settle the sessions written since the last run (`app/store/closer.py`); copy the
-        issue and page days that can no longer change into `issue_days_closed`
-        (app/triage/closer.py) and `pages_closed` (app/store/pages_closer.py)."""
+        """Settle the sessions written since the last run (`app/store/closer.py`), then
+        close the days that can no longer change (`app/store/closing.py`)."""
         with self.lifecycle.lock:
             self._close_finished_sessions()
 
@@ -308,15 +306,9 @@ class Runtime:
         if days:
             log.info("sessions settled", extra={"first": str(days[0]), "last": str(days[-1])})
         until = closable_until(now, dt.timedelta(hours=self.settings.max_event_age_hours))
-        issue_days = close_issue_days(self.store, until=until)
-        if issue_days:
-            log.info(
-                "issue days closed",
-                extra={"first": str(issue_days[0]), "last": str(issue_days[-1])},
-            )
-        pages = close_pages(self.store, until=until)
-        if pages:
-            log.info("pages closed", extra={"first": str(pages[0]), "last": str(pages[-1])})
+        closed = close_days(self.store, until=until)
+        if closed:
+            log.info("days closed", extra={"first": str(closed[0]), "last": str(closed[-1])})
 
     async def stop(self) -> None:
         await self.alerts.stop()

@@ -31,9 +31,9 @@ from app.alerts.store import AlertStore, RuleRecord, new_rule_id
 from app.bench.queries import fill_events
 from app.config import Settings
 from app.store.client import Store
-from app.store.closer import SETTLE_MARGIN, closable_until, settle_sessions
+from app.store.closer import SETTLE_MARGIN, settle_sessions
+from app.store.closing import closable_until, close_days
 from app.store.migrate import apply_migrations
-from app.store.pages_closer import close_pages
 
 __all__ = ["RULES", "register", "run_alerts_bench"]
 
@@ -70,7 +70,7 @@ def _fill(store: Store, sites: list[str], events: int) -> tuple[float, float]:
         fill += fill_events(store, per_site, end=end, part=(0, per_site - tail), site=site)
     began = time.perf_counter()
     settle_sessions(store, now=dt.datetime.now(dt.UTC) + SETTLE_MARGIN)
-    close_pages(store, until=closable_until(end, dt.timedelta(hours=72)))
+    close_days(store, until=closable_until(end, dt.timedelta(hours=72)))
     settle = time.perf_counter() - began
     for site in sites:
         fill += fill_events(store, per_site, end=end, part=(per_site - tail, per_site), site=site)

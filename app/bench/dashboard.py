@@ -61,11 +61,10 @@ def _fill(data_dir: str, events: int, out: Any) -> None:
     from app.bench.queries import fill_events
     from app.config import Settings
     from app.store.client import Store
-    from app.store.closer import SETTLE_MARGIN, closable_until, settle_sessions
+    from app.store.closer import SETTLE_MARGIN, settle_sessions
+    from app.store.closing import closable_until, close_days
     from app.store.migrate import apply_migrations
-    from app.store.pages_closer import close_pages
     from app.store.sites import SiteStore
-    from app.triage.closer import close_issue_days
 
     store = Store.open(Settings(data_dir=data_dir))
     apply_migrations(store, retention_days=400)
@@ -79,8 +78,7 @@ def _fill(data_dir: str, events: int, out: Any) -> None:
     # The days that can no longer change are closed, as a running server has them (so
     # the server's first closing run, during the measurements, has little to do).
     until = closable_until(end, dt.timedelta(hours=72))
-    close_pages(store, until=until)
-    close_issue_days(store, until=until)
+    close_days(store, until=until)
     stored = store.rows(f"SELECT count() FROM {store.table('events')}")[0][0]
     out.send(
         {

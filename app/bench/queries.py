@@ -40,9 +40,9 @@ from app.config import Settings
 from app.query import metrics, sessions, vitals, vitals_cache
 from app.query.params import parse_query
 from app.store.client import Store
-from app.store.closer import SETTLE_MARGIN, closable_until, settle_sessions
+from app.store.closer import SETTLE_MARGIN, settle_sessions
+from app.store.closing import closable_until, close_days
 from app.store.migrate import apply_migrations
-from app.store.pages_closer import close_pages
 
 __all__ = ["fill_events", "register", "run_query_bench"]
 
@@ -173,7 +173,7 @@ def _fill(store: Store, events: int, chunk: int, end: dt.datetime) -> tuple[floa
     # Page days that can no longer change are closed, as the server does (the last 4
     # days stay open).
     began = time.perf_counter()
-    close_pages(store, until=closable_until(end, dt.timedelta(hours=72)))
+    close_days(store, until=closable_until(end, dt.timedelta(hours=72)))
     settle_seconds += time.perf_counter() - began
     return fill_seconds, settle_seconds
 

@@ -5,7 +5,7 @@ Fills a scratch database with N synthetic error events (default 1 million over 3
 period, four browsers, sessions with a page view and a click before each error for the
 breadcrumbs) in one INSERT … SELECT, so `issues_daily` is fed by the same materialized
 view as real traffic, then closes the days that can no longer change, as a running
-server's closer would have (app/triage/closer.py). A tenth of the issues is resolved
+server's closer would have (app/store/closing.py). A tenth of the issues is resolved
 half-way through the period, so the list pays for regression checks. Then it times,
 through the same functions the API calls, the list (default filter, text search, all
 statuses by users), the detail of the biggest and of a middling issue, and a triage
@@ -26,9 +26,9 @@ from typing import Any
 from app.bench.stats import median_ms
 from app.config import Settings
 from app.store.client import Store
-from app.store.closer import closable_until
+from app.store.closer import SETTLE_MARGIN, settle_sessions
+from app.store.closing import closable_until, close_days
 from app.store.migrate import apply_migrations
-from app.triage.closer import close_issue_days
 from app.triage.issues import IssueQuery, change_issue, issue_detail, list_issues
 from app.triage.lifecycle import Assign, Resolve
 from app.triage.rollups import clear_cache
@@ -117,10 +117,11 @@ def run_triage_bench(args: argparse.Namespace) -> int:
         end = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
         fill_seconds = fill_errors(store, events, issues=args.issues, end=end)
         # What a running server's closer has done by now (every 10 minutes): the days
-        # that can no longer change, finalized (app/triage/closer.py).
+        # that can no longer change, finalized (app/store/closing.py).
         began = time.perf_counter()
         age = dt.timedelta(hours=Settings().max_event_age_hours)
-        closed_days = len(close_issue_days(store, until=closable_until(end, age)))
+        settle_sessions(store, now=dt.datetime.now(dt.UTC) + SETTLE_MARGIN)
+        closed_days = len(close_days(store, until=closable_until(end, age)))
         close_seconds = time.perf_counter() - began
         stored = store.rows(f"SELECT count() FROM {store.table('events')} WHERE type = 'error'")[0][
             0

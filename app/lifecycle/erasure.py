@@ -39,9 +39,8 @@ import msgspec
 
 from app.lifecycle.registry import DERIVED, EVENTS_PARTITION, KEPT, SOURCE, Derived
 from app.query import vitals_cache
-from app.store import pages_closer
+from app.store import closing
 from app.store.client import Store
-from app.triage import closer as issue_closer
 from app.triage import rollups as issue_rollups
 
 __all__ = [
@@ -57,8 +56,12 @@ Kind = Literal["uid", "sid", "site"]
 
 #: The closers' rebuild of one site's closed days, per `closer` table of the registry.
 CLOSERS: dict[str, Callable[[Store, str, list[Any]], None]] = {
-    "pages_closed": pages_closer.reclose_site_days,
-    "issue_days_closed": issue_closer.reclose_site_days,
+    copy.target: (
+        lambda store, site, days, target=copy.target: closing.reclose_site_days(
+            store, target, site, days
+        )
+    )
+    for copy in closing.CLOSED
 }
 _MUTATION = {"mutations_sync": 2, "alter_sync": 2}
 

@@ -126,8 +126,18 @@ DERIVED: tuple[Derived, ...] = (
         "slot",
         "traffic_slots_mv",
     ),
-    Derived(**_DAY, table="pages_closed", rebuild="closer", ttl_time="day"),
     Derived(**_DAY, table="issue_days_closed", rebuild="closer", ttl_time="day"),
+    Derived(**_DAY, table="traffic_days_closed", rebuild="closer", ttl_time="day"),
+    # Sessions by the slot of their start: a person's sessions are keyed by the day they
+    # started (rebuilt from `sessions_settled`, which the erasure dropped them from).
+    Derived(
+        "session_slots_closed",
+        "toDate(slot)",
+        "toDate(session_start)",
+        "Date",
+        "closer",
+        "slot",
+    ),
 )
 
 SITE_STATE = (

@@ -12,6 +12,7 @@ raw events.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -23,15 +24,26 @@ from app.query.sql import (
     EVENT_METRICS,
     METRICS,
     SESSION_CONSTANT,
+    SESSION_RATIOS,
+    SESSION_SUMS,
     Sql,
     Touched,
     metric_columns,
     needs_of,
+    session_ratio,
     session_rows,
     touched_sessions,
 )
-from app.query.traffic import look_up, population, series_rows, slot_aligned
+from app.query.traffic import (
+    look_up,
+    population,
+    series_rows,
+    slot_aligned,
+    slot_ceil,
+    slot_floor,
+)
 from app.store.client import Store
+from app.store.closing import closed_horizon
 
 __all__ = ["OVERVIEW_METRICS", "breakdown", "overview", "overview_by_site", "timeseries"]
 
@@ -76,8 +88,10 @@ def _overviews(store: Store, periods: list[Query]) -> list[dict[str, dict[str, A
     else:
         span = msgspec.structs.replace(periods[0], start=min(p.start for p in periods))
         touched = touched_sessions(store, span)
+        horizon = closed_horizon(store)
+        closed = horizon[0] if horizon else None
         parts = [
-            f"SELECT {n} AS period, {_unfiltered(sql, period, touched)}"
+            f"SELECT {n} AS period, {_unfiltered(sql, period, touched, closed)}"
             for n, period in enumerate(periods)
         ]
     names, rows = store.query(" UNION ALL ".join(parts), sql.params)
@@ -110,20 +124,71 @@ def overview_by_site(store: Store, query: Query) -> dict[str, dict[str, Any]]:
 _SESSION_METRICS = tuple(m for m in METRICS if m not in EVENT_METRICS)
 
 
-def _unfiltered(sql: Sql, period: Query, touched: Touched | None) -> str:
+def session_sums(
+    sql: Sql,
+    period: Query,
+    touched: Touched | None,
+    closed_until: dt.date | None,
+    bucket: Callable[[str], str],
+) -> str:
+    """(site_id, b, n_<each of `SESSION_SUMS`>) per site and bucket of the session's start, of the
+    sessions that start in the period: the closed days' 15-minute slots from
+    `session_slots_closed` (app/store/closing.py), every other part of the period from
+    `session_rows` (settled and open sessions). Slots of closed days serve any zone: the
+    period's start and end are on quarter hours, or their minutes come from
+    `session_rows`."""
+    # The sums are named n_<sum>: an alias equal to a column it aggregates would make
+    # ClickHouse read the column as the alias.
+    sums = ", ".join(f"{expression} AS n_{name}" for name, expression in SESSION_SUMS.items())
+    needs = needs_of(_SESSION_METRICS)
+
+    start_column = "toDateTime(session_start, 'UTC')"
+
+    def from_rows(part: Query) -> str:
+        rows = session_rows(sql, part, needs, touched)
+        return (
+            f"SELECT site_id, {bucket(start_column)} AS b, {sums} "
+            f"FROM (SELECT *, 1 AS counted FROM ({rows})) GROUP BY site_id, b"
+        )
+
+    if closed_until is None:
+        return from_rows(period)
+    first = slot_ceil(period.start)
+    last = min(slot_floor(period.end), dt.datetime.combine(closed_until, dt.time(), dt.UTC))
+    if first >= last:
+        return from_rows(period)
+    parts = [
+        f"SELECT site_id, {bucket('slot')} AS b, "
+        f"{', '.join(f'sum({name}) AS n_{name}' for name in SESSION_SUMS)} "
+        f"FROM {sql.table('session_slots_closed')} WHERE {sql.site(period)} "
+        f"AND slot >= {sql.instant(first)} AND slot < {sql.instant(last)} GROUP BY site_id, b"
+    ]
+    for lo, hi in ((period.start, first), (last, period.end)):
+        if lo < hi:
+            parts.append(from_rows(msgspec.structs.replace(period, start=lo, end=hi)))
+    return " UNION ALL ".join(parts)
+
+
+def _unfiltered(
+    sql: Sql, period: Query, touched: Touched | None, closed_until: dt.date | None
+) -> str:
     """The columns and FROM of one period's overview without filters, per site: the
     session metrics of the sessions starting in it, beside its page views, visitors and
     errored pages."""
-    rows = session_rows(sql, period, needs_of(_SESSION_METRICS), touched)
+    constant = lambda _: "toDateTime(0, 'UTC')"  # noqa: E731 - one bucket: the period
+    sums = session_sums(sql, period, touched, closed_until, constant)
     sessions = (
-        f"SELECT site_id, {metric_columns(_SESSION_METRICS)} "
-        f"FROM (SELECT *, 1 AS counted FROM ({rows})) GROUP BY site_id"
+        "SELECT site_id, "
+        + ", ".join(f"sum(n_{name}) AS {name}" for name in SESSION_SUMS)
+        + f" FROM ({sums}) GROUP BY site_id"
     )
-    traffic = series_rows(sql, period, lambda _: "toDateTime(0, 'UTC')", None, use_slots=True)
+    summed = {name: f"s.{name}" for name in SESSION_SUMS}
+    ratios = ", ".join(f"{session_ratio(name, summed)} AS {name}" for name in SESSION_RATIOS)
+    traffic = series_rows(sql, period, constant, None, use_slots=True, closed_until=closed_until)
     return (
-        "if(s.site_id = '', t.site_id, s.site_id) AS site_id, "
-        f"{', '.join(f's.{m} AS {m}' for m in _SESSION_METRICS)}, t.visitors AS visitors, "
-        "t.pageviews AS pageviews, if(t.pageviews = 0, 0, t.errored / t.pageviews) AS error_rate "
+        "if(s.site_id = '', t.site_id, s.site_id) AS site_id, s.sessions AS sessions, "
+        f"{ratios}, t.visitors AS visitors, t.pageviews AS pageviews, "
+        "if(t.pageviews = 0, 0, t.errored / t.pageviews) AS error_rate "
         f"FROM ({sessions}) AS s FULL OUTER JOIN ({traffic}) AS t ON s.site_id = t.site_id"
     )
 
@@ -137,17 +202,31 @@ def _session_series(
         return values
     sql = Sql(store.db)
     bucket = buckets.bucket_sql(period.interval, sql.bind(period.tz, "String"))
-    rows_sql = session_rows(sql, period, needs_of(names), touched_sessions(store, period))
-    start_bucket = bucket("toDateTime(session_start, 'UTC')")
-    text = (
-        f"SELECT toUnixTimestamp({start_bucket}) AS b, "
-        f"{metric_columns(names)} FROM (SELECT *, 1 AS counted FROM ({rows_sql})) GROUP BY b"
-    )
-    columns, rows = store.query(text, sql.params)
-    for row in rows:
+    horizon = closed_horizon(store)
+    # Closed slots only where every bucket boundary is on a quarter hour (any zone in use).
+    interior = [s for s in starts if period.start < s < period.end]
+    closed = horizon[0] if horizon and not period.filters and slot_aligned(interior) else None
+    touched = touched_sessions(store, period)
+    if period.filters:
+        rows = session_rows(sql, period, needs_of(names), touched)
+        start_bucket = bucket("toDateTime(session_start, 'UTC')")
+        text = (
+            f"SELECT toUnixTimestamp({start_bucket}) AS b, "
+            f"{metric_columns(names)} FROM (SELECT *, 1 AS counted FROM ({rows})) GROUP BY b"
+        )
+    else:
+        sums = session_sums(sql, period, touched, closed, bucket)
+        summed = {name: f"sum(n_{name})" for name in SESSION_SUMS}
+        columns = ", ".join(
+            f"{summed['sessions'] if n == 'sessions' else session_ratio(n, summed)} AS {n}"
+            for n in names
+        )
+        text = f"SELECT toUnixTimestamp(b) AS bucket, {columns} FROM ({sums}) GROUP BY b"
+    columns_found, rows_found = store.query(text, sql.params)
+    for row in rows_found:
         index = buckets.bucket_index(starts, dt.datetime.fromtimestamp(row[0], dt.UTC))
         if index >= 0:
-            values[index] = dict(zip(columns[1:], row[1:], strict=True))
+            values[index] = dict(zip(columns_found[1:], row[1:], strict=True))
     return values
 
 

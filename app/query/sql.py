@@ -27,16 +27,21 @@ from app.query.params import DIMENSIONS, Filter, Query
 from app.store.client import Store
 
 __all__ = [
+    "BOUNCE",
+    "ENGAGED",
     "EVENT_METRICS",
     "MAX_BOUND_TOUCHED",
     "METRICS",
     "METRIC_NEEDS",
     "SESSION_CONSTANT",
+    "SESSION_RATIOS",
+    "SESSION_SUMS",
     "Sql",
     "Touched",
     "filter_condition",
     "metric_columns",
     "needs_of",
+    "session_ratio",
     "session_rows",
     "touched_sessions",
 ]
@@ -252,6 +257,37 @@ def session_rows(
     return f"SELECT * FROM ({union}) WHERE {' AND '.join(page_filters)}"
 
 
+#: DESIGN §6 over one session's columns: a bounce, and an engaged session.
+BOUNCE = "views = 1 AND engagements = 0"
+ENGAGED = "engaged_ms >= 10000 OR views >= 2 OR customs > 0"
+#: Additive sums over the sessions counted (rows with `counted`): every session metric
+#: is one of them over `sessions`, so sums of closed days and of open sessions add up
+#: (`app/store/closing.py` keeps closed days as these sums).
+SESSION_SUMS: dict[str, str] = {
+    "sessions": "countIf(counted)",
+    "bounces": f"countIf(counted AND {BOUNCE})",
+    "engaged_sessions": f"countIf(counted AND ({ENGAGED}))",
+    "session_views": "sumIf(views, counted)",
+    "duration_ms_sum": "sumIf(duration_ms, counted)",
+    "engaged_ms_sum": "sumIf(engaged_ms, counted)",
+}
+#: Each session metric as (sum, over sessions).
+SESSION_RATIOS: dict[str, str] = {
+    "bounce_rate": "bounces",
+    "engagement_rate": "engaged_sessions",
+    "views_per_session": "session_views",
+    "avg_session_duration_ms": "duration_ms_sum",
+    "avg_engaged_ms": "engaged_ms_sum",
+}
+
+
+def session_ratio(name: str, sums: dict[str, str] | None = None) -> str:
+    """A session metric from its sums (`SESSION_SUMS`, or the columns `sums` names)."""
+    found = sums or SESSION_SUMS
+    count = found["sessions"]
+    return f"if({count} = 0, 0, {found[SESSION_RATIOS[name]]} / {count})"
+
+
 # The overview's metrics (DESIGN §6) as aggregates over population rows
 # (`app/query/traffic.py: population`): one per session with an event in the period,
 # `counted` when it starts in the period with a page view (the sessions of session
@@ -261,16 +297,25 @@ def session_rows(
 # counted) and the event metrics from `traffic_slots` or raw events.
 METRICS: dict[str, str] = {
     "visitors": "uniqExact(visitor_id)",
-    "sessions": "countIf(counted)",
+    "sessions": SESSION_SUMS["sessions"],
     "pageviews": "sum(pv)",
-    "bounce_rate": "if(countIf(counted) = 0, 0, "
-    "countIf(counted AND views = 1 AND engagements = 0) / countIf(counted))",
-    "engagement_rate": "if(countIf(counted) = 0, 0, countIf(counted AND "
-    "(engaged_ms >= 10000 OR views >= 2 OR customs > 0)) / countIf(counted))",
-    "views_per_session": "if(countIf(counted) = 0, 0, sumIf(views, counted) / countIf(counted))",
-    "avg_session_duration_ms": "if(countIf(counted) = 0, 0, avgIf(duration_ms, counted))",
-    "avg_engaged_ms": "if(countIf(counted) = 0, 0, avgIf(engaged_ms, counted))",
+    **{name: session_ratio(name) for name in SESSION_RATIOS},
     "error_rate": "if(sum(pv) = 0, 0, sum(ev) / sum(pv))",
+}
+#: The overview's order of its keys.
+METRICS = {
+    name: METRICS[name]
+    for name in (
+        "visitors",
+        "sessions",
+        "pageviews",
+        "bounce_rate",
+        "engagement_rate",
+        "views_per_session",
+        "avg_session_duration_ms",
+        "avg_engaged_ms",
+        "error_rate",
+    )
 }
 #: Counted by the event's own time (the rest by the session's start).
 EVENT_METRICS = ("visitors", "pageviews", "error_rate")

@@ -299,14 +299,23 @@ def slot_aligned(boundaries: Iterable[dt.datetime]) -> bool:
     )
 
 
-def _slot_floor(moment: dt.datetime) -> dt.datetime:
+def slot_floor(moment: dt.datetime) -> dt.datetime:
     moment = _utc(moment)
     return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
 
 
-def _slot_ceil(moment: dt.datetime) -> dt.datetime:
-    floor = _slot_floor(moment)
+def slot_ceil(moment: dt.datetime) -> dt.datetime:
+    floor = slot_floor(moment)
     return floor if floor == _utc(moment) else floor + SLOT
+
+
+def _day_floor(moment: dt.datetime) -> dt.datetime:
+    return _utc(moment).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _day_ceil(moment: dt.datetime) -> dt.datetime:
+    floor = _day_floor(moment)
+    return floor if floor == _utc(moment) else floor + dt.timedelta(days=1)
 
 
 def series_rows(
@@ -316,25 +325,42 @@ def series_rows(
     found: Sessions | None,
     *,
     use_slots: bool,
+    closed_until: dt.date | None = None,
 ) -> str:
     """(bucket start, page views, visitors, errored page views, site) per bucket of the
     period and site.
 
     `bucket` maps a UTC `DateTime` column to the SQL of its bucket's start. With `use_slots`
     (no filters, and every bucket boundary on a quarter hour), the whole slots of the
-    period come from `traffic_slots` and only its edges off a quarter hour from raw
-    events; otherwise every count comes from raw events (of the matching sessions)."""
+    period come from `traffic_slots` — and with `closed_until` (the closed horizon, for
+    buckets that hold whole UTC days) its whole closed days from `traffic_days_closed` —
+    and only its edges off a quarter hour from raw events; otherwise every count comes
+    from raw events (of the matching sessions)."""
     site = sql.site(query)
     raw_ranges: list[tuple[dt.datetime, dt.datetime]] = [(query.start, query.end)]
     parts: list[str] = []
     if use_slots:
-        first, last = _slot_ceil(query.start), _slot_floor(query.end)
-        if first < last:
+        first, last = slot_ceil(query.start), slot_floor(query.end)
+        slot_ranges = [(first, last)] if first < last else []
+        if slot_ranges:
             raw_ranges = [r for r in ((query.start, first), (last, query.end)) if r[0] < r[1]]
+        horizon = dt.datetime.combine(closed_until, dt.time(), dt.UTC) if closed_until else None
+        day_first, day_last = _day_ceil(query.start), _day_floor(query.end)
+        if horizon is not None and day_first < min(day_last, horizon):
+            day_last = min(day_last, horizon)
+            day_column = "toDateTime(day, 'UTC')"
+            parts.append(
+                f"SELECT site_id, {bucket(day_column)} AS b, pageviews AS pv, "
+                f"visitors AS v, error_views AS e FROM {sql.table('traffic_days_closed')} "
+                f"WHERE {site} AND day >= toDate({sql.instant(day_first)}) "
+                f"AND day < toDate({sql.instant(day_last)})"
+            )
+            slot_ranges = [r for r in ((first, day_first), (day_last, last)) if r[0] < r[1]]
+        for slot_first, slot_last in slot_ranges:
             parts.append(
                 f"SELECT site_id, {bucket('slot')} AS b, pageviews AS pv, visitors AS v, "
                 f"error_views AS e FROM {sql.table('traffic_slots')} WHERE {site} "
-                f"AND slot >= {sql.instant(first)} AND slot < {sql.instant(last)}"
+                f"AND slot >= {sql.instant(slot_first)} AND slot < {sql.instant(slot_last)}"
             )
     if raw_ranges:
         within = " OR ".join(

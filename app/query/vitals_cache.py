@@ -1,7 +1,7 @@
 """A per-process cache of the settled part of a vitals period, merged once.
 
 A period's days before the closed horizon (the day after the last one the pages closer
-recorded in `pages_closed_days`) can no longer change: ingest drops every event that
+recorded in `closed_days`, app/store/closing.py) can no longer change: ingest drops every event that
 could still belong to them (`app/store/closer.py`). The hours after the horizon, up to
 the current one, change only when late events arrive, and then their sample counts in
 `vitals_hourly` grow. So the t-digest states of a period's closed days, and of its later
@@ -65,7 +65,7 @@ def settled(store: Store, site: str) -> Settled | None:
     None (no closed days yet, or a server)."""
     if not store.embedded:
         return None
-    closed_days = store.table("pages_closed_days")
+    closed_days = store.table("closed_days")
     day, recorded, count, samples = store.rows(
         f"SELECT max(day) + 1, toString(max(closed_at)), count(), "
         f"(SELECT groupArray((toUnixTimestamp(hour), n)) FROM (SELECT hour, sum(samples) AS n "

@@ -24,7 +24,7 @@ import datetime as dt
 
 from app.store.client import Store
 
-__all__ = ["SETTLE_MARGIN", "closable_until", "settle_sessions", "settled_watermark"]
+__all__ = ["SETTLE_MARGIN", "settle_sessions", "settled_watermark"]
 
 #: How far the watermark trails the clock (longer than any insert runs).
 SETTLE_MARGIN = dt.timedelta(minutes=5)
@@ -80,12 +80,6 @@ def _touched_days(store: Store, since: dt.datetime, until: dt.datetime) -> list[
         {"since": since, "until": until},
     )
     return [row[0] for row in rows]
-
-
-def closable_until(now: dt.datetime, max_event_age: dt.timedelta) -> dt.date:
-    """The first day ingest may still add to (events older than the maximum age are
-    dropped): every day before it can be closed for good (issue and page days)."""
-    return (now - max_event_age - dt.timedelta(days=1)).astimezone(dt.UTC).date()
 
 
 def settle_sessions(store: Store, *, now: dt.datetime) -> list[dt.date]:

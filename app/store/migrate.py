@@ -11,6 +11,8 @@ One statement is Beacon's own: `BACKFILL {db}.<view>` folds the events stored be
 the migration into a new rollup — it runs the SELECT of the materialized view `<view>`
 (created later in the same migration) into the view's target table, once, while that
 table is empty. The backfill is the view's own query, so the two cannot drift apart.
+Likewise `CLOSE_AGAIN <table>` copies every closed day into a closed copy added to a
+store that already has closed days, by the copy's own declaration (app/store/closing.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import msgspec
 
+from app.store import closing
 from app.store.client import Store
 
 __all__ = [
@@ -63,6 +66,7 @@ def load_migrations(sql_dir: Path = SQL_DIR) -> list[Migration]:
 
 
 _BACKFILL = re.compile(r"^BACKFILL (\w+)\.(\w+)$")
+_CLOSE_AGAIN = re.compile(r"^CLOSE_AGAIN (\w+)$")
 _VIEW = re.compile(
     r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)\.(\w+) TO (\w+)\.(\w+) AS\s+(.*)$", re.S
 )
@@ -104,7 +108,12 @@ def apply_migrations(store: Store, *, retention_days: int, sql_dir: Path = SQL_D
         )
         for statement in rendered:
             backfill = backfill_statement(statement, rendered)
-            if backfill is None:
+            close_again = _CLOSE_AGAIN.match(statement)
+            if close_again is not None:
+                # Idempotent like BACKFILL: only into an empty copy.
+                if store.rows(f"SELECT count() FROM {store.table(close_again[1])}")[0][0] == 0:
+                    closing.close_again(store, close_again[1])
+            elif backfill is None:
                 store.command(statement)
             elif store.rows(f"SELECT count() FROM {backfill[0]}")[0][0] == 0:
                 store.command(backfill[1])

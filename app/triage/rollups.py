@@ -5,7 +5,7 @@ Owns: per-issue counts over a period (`period_counts`), the issue rows (lifetime
 and latest sample: `issue_rows`) and, for one issue, its counts, hourly histogram and
 breakdowns by browser, os, page and release (`issue_period`). Every period is exact:
 whole UTC days come from the closed days' plain numbers (`issue_days_closed`, written by
-app/triage/closer.py) before the closed horizon and from the rollups' states after it,
+app/store/closing.py) before the closed horizon and from the rollups' states after it,
 the partial days at the period's edges from raw events, narrowed by site, the edge days
 (`toDate(ts)` leads the events table's sort key after the site; a bare `ts` range lets
 the index skip far less), the time range, `type = 'error'` and the fingerprint.
@@ -40,7 +40,7 @@ from typing import Any
 import msgspec
 
 from app.store.client import Store
-from app.triage.closer import closed_horizon_sql
+from app.store.closing import closed_horizon_sql
 
 __all__ = [
     "CACHED_DAYS",

@@ -17,10 +17,9 @@ from app.query import metrics, vitals
 from app.query.params import parse_query
 from app.store.client import Store
 from app.store.closer import settle_sessions
+from app.store.closing import close_days
 from app.store.migrate import apply_migrations
-from app.store.pages_closer import close_pages
 from app.store.rows import EVENT_COLUMNS, encode_rows
-from app.triage.closer import close_issue_days
 from app.triage.issues import IssueQuery, list_issues
 from tests.lifecycle.fixtures import PERSON, SITE, traffic
 
@@ -38,8 +37,7 @@ def _fill(store: Store, rows: list[Any]) -> None:
     store.insert_json_rows("events", EVENT_COLUMNS, encode_rows(rows), dedup_token="fill")
     # As a running server would have: sessions settled, finished days closed.
     settle_sessions(store, now=NOW + dt.timedelta(hours=1))
-    close_pages(store, until=NOW.date())
-    close_issue_days(store, until=NOW.date())
+    close_days(store, until=NOW.date())
 
 
 @pytest.fixture

@@ -20,10 +20,9 @@ from app.query import metrics
 from app.query.params import parse_query
 from app.store.client import Store
 from app.store.closer import settle_sessions
-from app.store.pages_closer import close_pages
+from app.store.closing import close_days
 from app.store.rows import EVENT_COLUMNS, encode_rows
 from app.store.sites import Site
-from app.triage.closer import close_issue_days
 from tests.lifecycle.fixtures import traffic
 
 NOW = dt.datetime.now(dt.UTC)
@@ -48,8 +47,7 @@ def filled(store: Store) -> Iterator[Store]:
         rows += traffic(NOW - dt.timedelta(days=14), site=site)[0] + traffic(NOW, site=site)[0]
     store.insert_json_rows("events", EVENT_COLUMNS, encode_rows(rows), dedup_token="fill")
     settle_sessions(store, now=NOW + dt.timedelta(hours=1))
-    close_pages(store, until=NOW.date())
-    close_issue_days(store, until=NOW.date())
+    close_days(store, until=NOW.date())
     yield store
 
 

@@ -10,9 +10,9 @@ here from the generated events: page views, samples and errors by their own time
 sessions by their start. Each is asked on three store paths: with every session open
 (merged from the `sessions` rollup) and the days open, with a no-op filter (which reads
 raw events of the matching sessions everywhere), and after the sessions are settled and
-the days closed (plain numbers of `sessions_settled`, `pages_closed`,
-`issue_days_closed`); periods are local days (raw edges around the UTC days of the
-rollups), several local days, and UTC-aligned periods (rollups only).
+the days closed (plain numbers of `sessions_settled`, `session_slots_closed`,
+`traffic_days_closed`, `issue_days_closed`); periods are local days (raw edges around
+the UTC days of the rollups), several local days, and UTC-aligned periods (rollups only).
 """
 
 from __future__ import annotations
@@ -34,9 +34,8 @@ from app.query import traffic as traffic_module
 from app.query.params import DIMENSIONS, parse_query
 from app.store.client import Store
 from app.store.closer import SETTLE_MARGIN, settle_sessions
+from app.store.closing import close_days
 from app.store.migrate import apply_migrations
-from app.store.pages_closer import close_pages
-from app.triage.closer import close_issue_days
 from app.triage.issues import IssueQuery, list_issues
 from tests.inprocess import LocalIngest
 from tests.support import CHROME_UA
@@ -155,8 +154,7 @@ def paths(store: Store) -> Callable[[str], None]:
             later = dt.datetime.now(dt.UTC) + SETTLE_MARGIN + dt.timedelta(seconds=2)
             settle_sessions(store, now=later)
             until = dt.date(2026, 11, 30)
-            close_pages(store, until=until)
-            close_issue_days(store, until=until)
+            close_days(store, until=until)
             state["settled"] = True
         assert state["settled"] == (path == "settled")
 

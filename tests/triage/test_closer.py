@@ -1,4 +1,4 @@
-"""The issue closer (app/triage/closer.py): closed days are read from plain numbers and
+"""The issue days' closed copy (app/store/closing.py): closed days are read from plain numbers and
 give the list and the detail the same answers as the rollups they were copied from."""
 
 from __future__ import annotations
@@ -7,12 +7,19 @@ import datetime as dt
 from typing import Any
 
 from app.store.client import Store
-from app.triage.closer import close_issue_days
+from app.store.closer import SETTLE_MARGIN, settle_sessions
+from app.store.closing import close_days as _close_days
 from app.triage.issues import IssueQuery, issue_detail, list_issues
 from app.triage.rollups import clear_cache
 from tests.triage.test_issues import CHECKOUT, NOW, SITE, error_row, insert, issue_id
 
 TODAY = NOW.replace(hour=0, minute=0, second=0)
+
+
+def close_days(store: Store, *, until: dt.date) -> list[dt.date]:
+    """The server's order: the sessions settled, then the days closed."""
+    settle_sessions(store, now=dt.datetime.now(dt.UTC) + SETTLE_MARGIN + dt.timedelta(seconds=2))
+    return _close_days(store, until=until)
 
 
 def _seed(store: Store) -> None:
@@ -72,12 +79,12 @@ def test_closed_days_give_the_same_list_and_detail(store: Store) -> None:
     before = _answers(store)
     assert before[0][0] == (issue_id(), 10, 9, 9)
     assert {b["value"]: b["events"] for b in before[1]["browsers"]} == {"Chrome": 7, "Firefox": 3}
-    closed = close_issue_days(store, until=(TODAY - dt.timedelta(days=3)).date())
+    closed = close_days(store, until=(TODAY - dt.timedelta(days=3)).date())
     assert closed[0] == (TODAY - dt.timedelta(days=9)).date()
     assert closed[-1] == (TODAY - dt.timedelta(days=4)).date()
     assert _answers(store) == before
     # Closing again changes nothing (each day is copied once).
-    assert close_issue_days(store, until=(TODAY - dt.timedelta(days=3)).date()) == []
+    assert close_days(store, until=(TODAY - dt.timedelta(days=3)).date()) == []
     assert _answers(store) == before
 
 
@@ -86,7 +93,7 @@ def test_closed_days_are_read_from_the_closed_table(store: Store) -> None:
     _seed(store)
     before = _answers(store)
     horizon = (TODAY - dt.timedelta(days=3)).date()
-    close_issue_days(store, until=horizon)
+    close_days(store, until=horizon)
     for table in ("issues_by_day", "issue_facets_daily"):
         store.command(
             f"ALTER TABLE {store.table(table)} DELETE WHERE day < {{d:Date}} "
@@ -99,7 +106,7 @@ def test_closed_days_are_read_from_the_closed_table(store: Store) -> None:
 def test_a_cached_detail_still_counts_events_after_the_closed_horizon(store: Store) -> None:
     """The detail keeps its closed segment per process; later days are read every time."""
     _seed(store)
-    close_issue_days(store, until=(TODAY - dt.timedelta(days=3)).date())
+    close_days(store, until=(TODAY - dt.timedelta(days=3)).date())
     clear_cache()
     first = issue_detail(store, _period(), issue_id())
     late = [
@@ -121,7 +128,7 @@ def test_a_partial_day_is_cached_only_when_closed(store: Store) -> None:
     """The list keeps a closed day's partial range; the horizon day's range stays live."""
     _seed(store)
     horizon = TODAY - dt.timedelta(days=3)
-    close_issue_days(store, until=horizon.date())
+    close_days(store, until=horizon.date())
     clear_cache()
     # From mid-day on a closed day to mid-day on the horizon day (not closed).
     period = _period(
@@ -158,7 +165,7 @@ def test_periods_across_the_horizon_give_the_same_detail(store: Store) -> None:
     clear_cache()
     before = details()
     assert [d["events"] for d in before] == [2, 8, 8]
-    close_issue_days(store, until=(TODAY - dt.timedelta(days=3)).date())
+    close_days(store, until=(TODAY - dt.timedelta(days=3)).date())
     clear_cache()
     assert details() == before  # read cold
     assert details() == before  # with the closed segments kept

@@ -1,4 +1,5 @@
-"""Pages by rollup: the same numbers as raw events, before and after days are closed."""
+"""Closed days (app/store/closing.py): the same answers before and after days are closed,
+each copy stored once, and pages by rollup equal to raw events."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from app.bench.queries import SITE, fill_events
 from app.query import metrics, vitals, vitals_cache
 from app.query.params import parse_query
 from app.store.client import Store
-from app.store.closer import closable_until
-from app.store.pages_closer import close_pages
+from app.store.closer import SETTLE_MARGIN, settle_sessions
+from app.store.closing import closable_until, close_days
 
 END = dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)  # not midnight: raw edges at both ends
 PERIOD = {"from": [(END - dt.timedelta(days=30)).isoformat()], "to": [END.isoformat()]}
@@ -21,10 +22,17 @@ PERIOD = {"from": [(END - dt.timedelta(days=30)).isoformat()], "to": [END.isofor
 def _answers(store: Store) -> tuple[Any, ...]:
     query = parse_query(SITE, {**PERIOD, "limit": ["500"]}, allowed=["limit"])
     by_page = parse_query(SITE, {**PERIOD, "by": ["page"]}, allowed=["by"])
+    local = {**PERIOD, "tz": ["Asia/Kathmandu"]}
+    daily = parse_query(SITE, {**local, "interval": ["day"]}, allowed=["interval"])
+    hourly = parse_query(SITE, {**local, "interval": ["hour"]}, allowed=["interval"])
     return (
         metrics.breakdown(store, query, "page"),
         metrics.breakdown(store, query, "route"),
         vitals.vitals(store, by_page)["breakdown"],
+        metrics.overview(store, parse_query(SITE, PERIOD)),
+        metrics.overview(store, parse_query(SITE, local)),
+        metrics.timeseries(store, daily),
+        metrics.timeseries(store, hourly),
     )
 
 
@@ -47,6 +55,7 @@ def _raw_pages(store: Store) -> dict[str, tuple[int, int, int, int]]:
 
 def test_rollup_answers_match_raw_events_and_survive_closing(store: Store) -> None:
     fill_events(store, 60_000, end=END)
+    _settle(store)
     before = _answers(store)
     raw = _raw_pages(store)
     pages = before[0]["results"]
@@ -57,8 +66,10 @@ def test_rollup_answers_match_raw_events_and_survive_closing(store: Store) -> No
         assert row["error_rate"] == round(errored / views, 6)
     assert any(row["error_rate"] > 0 for row in pages)
 
-    closed = close_pages(store, until=closable_until(END, dt.timedelta(hours=72)))
+    closed = close_days(store, until=closable_until(END, dt.timedelta(hours=72)))
     assert len(closed) > 20 and closed == sorted(closed)
+    for table in ("traffic_days_closed", "session_slots_closed", "issue_days_closed"):
+        assert store.rows(f"SELECT count() FROM {store.table(table)}")[0][0] > 0, table
     assert _answers(store) == before
 
 
@@ -87,28 +98,44 @@ def test_vitals_from_rollups_match_raw_events(store: Store) -> None:
     assert rolled["breakdown"][0]["LCP"]["samples"] == scanned["breakdown"][0]["LCP"]["samples"]
 
 
-def test_closing_again_or_retrying_a_day_stores_nothing_twice(store: Store) -> None:
+def _settle(store: Store) -> None:
+    settle_sessions(store, now=dt.datetime.now(dt.UTC) + SETTLE_MARGIN + dt.timedelta(seconds=2))
+
+
+def test_a_day_with_unsettled_sessions_is_not_closed(store: Store) -> None:
     fill_events(store, 24_000, end=END)
     until = closable_until(END, dt.timedelta(hours=72))
-    close_pages(store, until=until)
-    count = f"SELECT count() FROM {store.table('pages_closed')}"
-    rows = store.rows(count)[0][0]
-    assert rows > 0 and close_pages(store, until=until) == []
+    assert close_days(store, until=until) == []  # nothing settled yet
+    _settle(store)
+    assert len(close_days(store, until=until)) > 20
+
+
+def test_closing_again_or_retrying_a_day_stores_nothing_twice(store: Store) -> None:
+    fill_events(store, 24_000, end=END)
+    _settle(store)
+    until = closable_until(END, dt.timedelta(hours=72))
+    close_days(store, until=until)
+    tables = ("traffic_days_closed", "session_slots_closed", "issue_days_closed")
+
+    def counts() -> list[int]:
+        return [store.rows(f"SELECT count() FROM {store.table(t)}")[0][0] for t in tables]
+
+    rows = counts()
+    assert all(rows) and close_days(store, until=until) == []
     # A closer that died after copying its last day but before recording it copies the
-    # day again on restart: the deduplication token keeps one copy.
+    # day again on restart: the deduplication tokens keep one copy.
     last = until - dt.timedelta(days=1)
-    store.command(
-        f"DELETE FROM {store.table('pages_closed_days')} WHERE day = {{d:Date}}", {"d": last}
-    )
-    assert close_pages(store, until=until) == [last]
-    assert store.rows(count)[0][0] == rows
+    store.command(f"DELETE FROM {store.table('closed_days')} WHERE day = {{d:Date}}", {"d": last})
+    assert close_days(store, until=until) == [last]
+    assert counts() == rows
 
 
 def test_vitals_cache_answers_as_uncached_and_counts_a_late_sample(store: Store) -> None:
     fill_events(store, 60_000, end=END)
     by_page = parse_query(SITE, {**PERIOD, "by": ["page"]}, allowed=["by"])
     uncached = vitals.vitals(store, by_page)  # no closed day yet: nothing is cached
-    close_pages(store, until=closable_until(END, dt.timedelta(hours=72)))
+    _settle(store)
+    close_days(store, until=closable_until(END, dt.timedelta(hours=72)))
     vitals_cache.clear_cache()
     cold = vitals.vitals(store, by_page)
     assert cold == uncached and vitals.vitals(store, by_page) == cold
@@ -135,7 +162,8 @@ def test_vitals_cache_answers_as_uncached_and_counts_a_late_sample(store: Store)
 
 def test_vitals_cache_is_bounded(store: Store) -> None:
     fill_events(store, 12_000, end=END)
-    close_pages(store, until=closable_until(END, dt.timedelta(hours=72)))
+    _settle(store)
+    close_days(store, until=closable_until(END, dt.timedelta(hours=72)))
     vitals_cache.clear_cache()
     for hours in range(vitals_cache.CACHED_PERIODS + 3):
         start = END - dt.timedelta(days=20, hours=hours)
