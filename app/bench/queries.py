@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -243,6 +244,12 @@ def _run_queries(
         "to": [end.isoformat()],
         "tz": [args.tz],
     }
+    if args.tz != "UTC":
+        # In a zone, what a person there asks: the last 30 local days, as dates (the
+        # period then starts and ends at local midnights, off UTC days and hours).
+        last_day = end.astimezone(ZoneInfo(args.tz)).date()
+        first_day = last_day - dt.timedelta(days=29)
+        period = {"from": [first_day.isoformat()], "to": [last_day.isoformat()], "tz": [args.tz]}
     query = parse_query(SITE, period)
     hourly = parse_query(SITE, {**period, "interval": ["hour"]}, allowed=["interval"])
     by_page = parse_query(SITE, {**period, "by": ["page"]}, allowed=["by"])

@@ -15,7 +15,9 @@ deadline) and returns; what is left is replayed at the next start.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +34,10 @@ InsertFn = Callable[[bytes, str], None]
 
 FlushObserver = Callable[[int, float], None]
 """on_flush(rows, seconds) after every stored batch (feeds the metrics histograms)."""
+
+
+#: The batcher thread's nice value: below the event loop's, which answers requests.
+BATCHER_NICE = 5
 
 
 class BatcherStats:
@@ -133,6 +139,10 @@ class Batcher:
         return self._spool.checkpoint.stored
 
     def _run(self) -> None:
+        # Inserts wait in the spool anyway: let the event loop (acknowledgements) win
+        # the CPU when both want it (Linux: a thread's own nice value).
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BATCHER_NICE)
         spool = self._spool
         inflight = spool.checkpoint.inflight_end
         if inflight is not None:

@@ -12,9 +12,9 @@ each `pid` is remembered in a bounded `PageCache`; an event may also carry its p
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
-from itertools import islice
 
 from msgspec.structs import replace
 
@@ -45,18 +45,18 @@ _scrub = lru_cache(maxsize=65_536)(scrub_text)
 
 
 class PageCache:
-    """pid -> normalized page URL, bounded: the oldest half goes when it is full."""
+    """pid -> normalized page URL, bounded: when full, each new page pushes out the oldest
+    (an `OrderedDict`: O(1) at its front, no burst of evictions on the event loop)."""
 
     def __init__(self, max_pages: int = 200_000) -> None:
         self._max_pages = max_pages
-        self._pages: dict[str, PageUrl] = {}
+        self._pages: OrderedDict[str, PageUrl] = OrderedDict()
 
     def remember(self, pid: str, page: PageUrl) -> None:
         pages = self._pages
-        if len(pages) >= self._max_pages:
-            for key in list(islice(pages, self._max_pages // 2)):
-                del pages[key]
         pages[pid] = page
+        if len(pages) > self._max_pages:
+            pages.popitem(last=False)
 
     def get(self, pid: str) -> PageUrl:
         return self._pages.get(pid, _NO_PAGE)

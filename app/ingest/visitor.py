@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections import OrderedDict
 from collections.abc import Iterable
 
 import msgspec
@@ -91,14 +92,16 @@ class SessionState(msgspec.Struct, gc=False):
 class SessionBridge:
     """Session state per (site, sid), kept for `idle_ms` after its last request.
 
-    The dict is kept in order of the last request (a request moves its session to the
-    end), so expiry pops idle sessions from the front: a few per request, never a pass
-    over all of them, and at `max_sessions` the least recently seen go first."""
+    An `OrderedDict` kept in order of the last request (a request moves its session to
+    the end), so expiry pops idle sessions from the front: a few per request, never a
+    pass over all of them, and at `max_sessions` the least recently seen go first. (A
+    plain dict would not do: popping its first entries leaves holes that every later
+    look at its front walks past until the next resize.)"""
 
     def __init__(self, *, idle_ms: int = SESSION_IDLE_MS, max_sessions: int = 500_000) -> None:
         self._idle_ms = idle_ms
         self._max_sessions = max_sessions
-        self._sessions: dict[tuple[str, str], SessionState] = {}
+        self._sessions: OrderedDict[tuple[str, str], SessionState] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -109,11 +112,14 @@ class SessionBridge:
         """The live state of (site, sid); a new session starting at `first_ts_ms` if none."""
         sessions = self._sessions
         key = (site_id, sid)
-        state = sessions.pop(key, None)
+        state = sessions.get(key)
         if state is None:
-            state = SessionState(computed_visitor, 0, first_ts_ms, first_ts_ms, now_ms)
+            state = sessions[key] = SessionState(
+                computed_visitor, 0, first_ts_ms, first_ts_ms, now_ms
+            )
+        else:
+            sessions.move_to_end(key)
         state.seen_ms = now_ms
-        sessions[key] = state
         self._expire(now_ms)
         return state
 
@@ -126,10 +132,10 @@ class SessionBridge:
     def restore(self, rows: Iterable[tuple[str, str, int, int, int, int]], now_ms: int) -> None:
         """Reload (site, sid, visitor, seq, start_ms, last_ms) rows of recent sessions."""
         for site_id, sid, visitor_id, seq, start_ms, last_ms in rows:
-            self._sessions.pop((site_id, sid), None)
             self._sessions[(site_id, sid)] = SessionState(
                 visitor_id, seq, start_ms, last_ms, now_ms
             )
+            self._sessions.move_to_end((site_id, sid))
 
     def _expire(self, now_ms: int) -> None:
         """Drop the sessions idle since before `idle_ms` ago, and the least recently seen
@@ -137,7 +143,7 @@ class SessionBridge:
         sessions = self._sessions
         horizon = now_ms - self._idle_ms
         while sessions:
-            key = next(iter(sessions))
-            if sessions[key].seen_ms >= horizon and len(sessions) <= self._max_sessions:
+            oldest = sessions[next(iter(sessions))]  # O(1): the order's linked list
+            if oldest.seen_ms >= horizon and len(sessions) <= self._max_sessions:
                 return
-            del sessions[key]
+            sessions.popitem(last=False)

@@ -139,7 +139,10 @@ def session_sums(
     `session_rows`."""
     # The sums are named n_<sum>: an alias equal to a column it aggregates would make
     # ClickHouse read the column as the alias.
-    sums = ", ".join(f"{expression} AS n_{name}" for name, expression in SESSION_SUMS.items())
+    # UInt64 like the closed slots' columns (an open session's duration is an Int64).
+    sums = ", ".join(
+        f"toUInt64({expression}) AS n_{name}" for name, expression in SESSION_SUMS.items()
+    )
     needs = needs_of(_SESSION_METRICS)
 
     start_column = "toDateTime(session_start, 'UTC')"

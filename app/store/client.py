@@ -35,6 +35,15 @@ _embedded_clients: dict[str, Client] = {}
 _embedded_lock = threading.Lock()
 
 
+#: The embedded engine's server settings. Backups (BACKUP/RESTORE to File(...) need an
+#: allowed path, app/lifecycle/backup.py): the engine is only reachable through Beacon,
+#: whose commands choose the path, so any path the process may write is allowed.
+#: Merges: at a lower priority than the process's other threads, so that on a machine of
+#: few cores a merge of a large part does not hold up the event loop that acknowledges
+#: requests (merges then use what the loop leaves; `beacon bench ingest --seconds 300`).
+_CHDB = {"backups.allowed_path": "/", "os_threads_nice_value_merge_mutate": "10"}
+
+
 class StoreError(RuntimeError):
     """ClickHouse refused or could not be reached."""
 
@@ -50,12 +59,7 @@ def _embedded_client(path: str) -> Client:
                     f"chdb allows one path per process, not also {path!r}"
                 )
             try:
-                # BACKUP/RESTORE to File(...) need an allowed path (app/lifecycle/backup.py);
-                # the embedded engine is only reachable through Beacon, whose commands
-                # choose the path, so any path the process may write is allowed.
-                client = clickhouse_connect.get_client(
-                    dsn=f"chdb://{path}", chdb_options={"backups.allowed_path": "/"}
-                )
+                client = clickhouse_connect.get_client(dsn=f"chdb://{path}", chdb_options=_CHDB)
             except Exception as exc:
                 raise StoreError(f"cannot open embedded ClickHouse at {path!r}: {exc}") from exc
             _embedded_clients[path] = client
