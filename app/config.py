@@ -42,9 +42,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     #: Largest accepted request body, bytes (413 above).
     max_body_bytes: int = 512 * 1024
     #: Flush a batch to ClickHouse at this many rows ...
-    batch_rows: int = 40_000
+    batch_rows: int = 100_000
     #: ... or when its oldest row has waited this long.
-    batch_ms: int = 750
+    batch_ms: int = 2000
     #: Spool size at which ingest answers 503 (bytes not yet stored in ClickHouse).
     spool_max_bytes: int = 1024 * 1024 * 1024
     #: `fsync` the spool before acknowledging (off: durable against a process crash,
