@@ -10,9 +10,10 @@
     GET|PATCH        /alerts/{alert_id}            one alert; {"action": "acknowledge" |
                                                    "resolve" | "silence", ...}
 
-Behind the site's bearer token. A wrong rule is a 400 whose message starts with the
-field (`window: …`, `channels[0].url: …`); an unknown rule or alert is a 404; a state
-that does not allow the action (acknowledging a resolved alert) is a 409.
+Behind the site's bearer token or a dashboard login session (not a shared link's key).
+A wrong rule is a 400 whose message starts with the field (`window: …`,
+`channels[0].url: …`); an unknown rule or alert is a 404; a state that does not allow
+the action (acknowledging a resolved alert) is a 409.
 """
 
 from __future__ import annotations
@@ -50,7 +51,13 @@ from app.runtime import Runtime
 __all__ = ["ALERT_ROUTES", "alert_json"]
 
 SITE = "/api/v1/sites/{site:str}"
-_guarded: dict[str, Any] = {"guards": [require_site_token], "tags": ["alerts"]}
+#: A shared link opens none of these: rules name their channels' targets (a Slack webhook
+#: URL is itself a secret, an e-mail address is personal).
+_guarded: dict[str, Any] = {
+    "guards": [require_site_token],
+    "tags": ["alerts"],
+    "opt": {"share": False},
+}
 MAX_RULE_BYTES = 64 * 1024
 MAX_RULES_PER_SITE = 1000
 STATES = ("ok", "pending", "firing", "resolved")

@@ -3,6 +3,7 @@
 // the page change it with history.pushState and the current view updates itself; the
 // back button restores the previous URL and so the previous view.
 
+import { alertsView } from './alerts.js';
 import { boot } from './api.js';
 import { h, replace } from './dom.js';
 import { issueDetail, issueList } from './issues.js';
@@ -19,8 +20,11 @@ const VIEWS = {
   'issues/id': { title: 'Issue', make: issueDetail, filters: false },
   sessions: { title: 'Sessions', make: sessionList, filters: true },
   'sessions/id': { title: 'Session', make: sessionTimeline, filters: false },
+  alerts: { title: 'Alerts', make: alertsView, filters: false, period: false },
 };
-const NAV = [['overview', 'Overview'], ['vitals', 'Web vitals'], ['issues', 'Issues'], ['sessions', 'Sessions']];
+// A shared link has no alerts view: rules name their channels' targets.
+const NAV = [['overview', 'Overview'], ['vitals', 'Web vitals'], ['issues', 'Issues'], ['sessions', 'Sessions'],
+  ...(boot.mode === 'share' ? [] : [['alerts', 'Alerts']])];
 
 const main = document.getElementById('main');
 const top = document.getElementById('top');
@@ -70,7 +74,7 @@ function toolbar(state, spec) {
     ? h('span', { class: 'realtime', id: 'realtime', role: 'status' }, '')
     : null;
   return h('div', { class: 'toolbar' },
-    h('div', { class: 'toolbar-row' }, periodControls(state, go), realtime),
+    spec.period === false ? null : h('div', { class: 'toolbar-row' }, periodControls(state, go), realtime),
     spec.filters ? filterChips(state, go) : null);
 }
 
@@ -83,7 +87,8 @@ function render() {
     return render();
   }
   const key = state.id ? `${state.view}/id` : state.view;
-  const spec = VIEWS[key] || VIEWS.overview;
+  const shared = boot.mode === 'share' && state.view === 'alerts';
+  const spec = (!shared && VIEWS[key]) || VIEWS.overview;
   replace(top, header(state));
   const instanceKey = `${key}:${state.id}`;
   if (!active || active.key !== instanceKey) {
