@@ -15,8 +15,9 @@ by page with a device filter (which reads raw vital events).
 Also reported: the fill rate (events/s), the store's size on disk (`system.parts` per
 table, and the data directory as `du` counts it) and the process's peak RSS. `--keep
 DIR` fills a store in DIR and keeps it; `--reuse DIR` queries a kept store without
-filling (a 100M-event fill takes a while). `--tz` runs every query in that time zone
-(same instants, local buckets).
+filling (a 100M-event fill takes a while). Every query asks the last 30 days of the
+zone `--tz` (default UTC) as dates, as a person there would: from local midnight to the
+local midnight after the fill's last event.
 """
 
 from __future__ import annotations
@@ -239,17 +240,13 @@ def _run_queries(
 ) -> dict[str, Any]:
     end, fill_seconds, settle_seconds = meta.end, meta.fill_seconds, meta.settle_seconds
     stored = store.rows(f"SELECT count() FROM {store.table('events')}")[0][0]
-    period = {
-        "from": [(end - dt.timedelta(days=30)).isoformat()],
-        "to": [end.isoformat()],
-        "tz": [args.tz],
-    }
-    if args.tz != "UTC":
-        # In a zone, what a person there asks: the last 30 local days, as dates (the
-        # period then starts and ends at local midnights, off UTC days and hours).
-        last_day = end.astimezone(ZoneInfo(args.tz)).date()
-        first_day = last_day - dt.timedelta(days=29)
-        period = {"from": [first_day.isoformat()], "to": [last_day.isoformat()], "tz": [args.tz]}
+    # What a person asks in any zone, UTC included: the last 30 local days as dates. The
+    # period starts and ends at local midnights (off UTC days and hours elsewhere), and
+    # ends after the fill's last event, as a dashboard's period ends after "now": the
+    # part after the settled hours is read anew in every zone alike.
+    last_day = end.astimezone(ZoneInfo(args.tz)).date()
+    first_day = last_day - dt.timedelta(days=29)
+    period = {"from": [first_day.isoformat()], "to": [last_day.isoformat()], "tz": [args.tz]}
     query = parse_query(SITE, period)
     hourly = parse_query(SITE, {**period, "interval": ["hour"]}, allowed=["interval"])
     by_page = parse_query(SITE, {**period, "by": ["page"]}, allowed=["by"])
@@ -293,6 +290,7 @@ def _run_queries(
     return {
         "events": int(stored),
         "tz": args.tz,
+        "period": [query.start.isoformat(), query.end.isoformat()],
         "fill_seconds": fill_seconds,
         "fill_events_per_second": round(meta.events / fill_seconds) if fill_seconds else None,
         "settle_seconds": settle_seconds,
@@ -316,7 +314,8 @@ def _print(report: dict[str, Any]) -> None:
         f"sessions settled and pages closed in {report['settle_seconds']:.1f} s); "
         f"on disk {disk['parts_bytes_on_disk'] / 2**20:,.0f} MiB in parts, data directory "
         f"{disk['data_dir_bytes'] / 2**20:,.0f} MiB; peak RSS {report['peak_rss_mb']} MiB; "
-        f"tz {report['tz']}; medians of {report['repeat']} runs"
+        f"tz {report['tz']}, period {report['period'][0]} to {report['period'][1]}; "
+        f"medians of {report['repeat']} runs"
     )
     print(f"{'query':32}{'median ms':>11}{'x count()':>11}")
     for name, value in report["median_ms"].items():
