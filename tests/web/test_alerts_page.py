@@ -144,6 +144,24 @@ def test_the_alerts_page_shows_rules_and_alerts_and_acts_through_the_api(
         board.close()
 
 
+def test_a_site_without_rules_shows_how_to_make_one(
+    chromium: Any, alerting_server: BeaconProcess
+) -> None:
+    quiet = alerting_server.add_site("quiet.test")
+    board = Dashboard(chromium, alerting_server)
+    try:
+        board.login(quiet)
+        board.goto(f"/sites/{quiet.site}/alerts")
+        example = board.page.wait_for_selector("#rules pre code").inner_text()
+        assert f"/api/v1/sites/{quiet.site}/alerts/rules" in example
+        assert '"metric": "error_rate"' in example
+        board.page.wait_for_selector("#alerts .card-body[aria-busy=false]")
+        assert board.page.inner_text("#alerts").endswith("No alert is pending or firing.")
+        assert board.problems == []
+    finally:
+        board.close()
+
+
 def test_a_shared_link_has_no_alerts_view_and_no_alerts_api(
     chromium: Any, alerting_server: BeaconProcess, firing: tuple[Site, str, str]
 ) -> None:
