@@ -281,7 +281,9 @@ class StreamWorker:
         if orphans:
             orphans.sort(key=lambda e: tuple(int(p) for p in e.id.split("-")))
             batches.append(StreamBatch(batch_token([e.id for e in orphans]), orphans, True))
-        self.worker_stats.reclaimed_entries += len(claimed)
+        # Every entry taken over, also those of a manifest that XAUTOCLAIM left out (not yet
+        # idle long enough: a batch is read over up to BEACON_BATCH_MS) and `_reform` claimed.
+        self.worker_stats.reclaimed_entries += sum(len(batch.entries) for batch in batches)
         self.worker_stats.reclaimed_batches += len(batches)
         log.info(
             "reclaimed entries of a dead consumer",
