@@ -5,11 +5,11 @@
 // Alerts); the page says how. Shared links have no such view: rules name their channels'
 // targets.
 
-import { boot, get, send } from './api.js';
+import { boot, get } from './api.js';
 import { h, replace } from './dom.js';
 import { ago, instant } from './format.js';
 import { browserZone, current, withParams } from './state.js';
-import { card, empty, failure, fill, scrollBox, tabs } from './widgets.js';
+import { card, empty, fill, patchAndReload, scrollBox, tabs } from './widgets.js';
 
 const ALERT_TABS = [['active', 'Active'], ['all', 'All']];
 const OPS = { gt: '>', gte: '≥', lt: '<', lte: '≤' };
@@ -44,17 +44,6 @@ function status() {
   return h('p', { class: 'muted small action-note', role: 'status' });
 }
 
-async function act(note, body, path, done, reload) {
-  note.textContent = 'Saving…';
-  try {
-    await send('PATCH', path, body);
-    note.textContent = done;
-    reload();
-  } catch (error) {
-    replace(note, failure(error));
-  }
-}
-
 function rulesTable(state, rules, note, reload) {
   if (!rules.length) {
     const site = encodeURIComponent(boot.site);
@@ -77,7 +66,7 @@ function rulesTable(state, rules, note, reload) {
     h('td', {}, h('button', {
       type: 'button', class: 'small',
       'aria-label': `${rule.enabled ? 'Turn off' : 'Turn on'} ${rule.name}`,
-      onclick: () => act(note, { enabled: !rule.enabled }, `/alerts/rules/${encodeURIComponent(rule.rule_id)}`,
+      onclick: () => patchAndReload(note, `/alerts/rules/${encodeURIComponent(rule.rule_id)}`, { enabled: !rule.enabled },
         rule.enabled ? `“${rule.name}” turned off.` : `“${rule.name}” turned on.`, reload),
     }, rule.enabled ? 'Turn off' : 'Turn on'))));
   return h('div', {}, scrollBox(h('table', { class: 'wide rules' },
@@ -117,7 +106,7 @@ function alertActions(alert, note, reload) {
     onsubmit: (event) => {
       event.preventDefault();
       const text = new FormData(event.target).get('note').trim();
-      act(note, { action: 'acknowledge', note: text }, path, 'Acknowledged.', reload);
+      patchAndReload(note, path, { action: 'acknowledge', note: text }, 'Acknowledged.', reload);
     },
   },
   h('label', { for: field }, 'Note'),
@@ -125,7 +114,7 @@ function alertActions(alert, note, reload) {
   h('button', { type: 'submit', class: 'small' }, 'Acknowledge'),
   h('button', {
     type: 'button', class: 'small',
-    onclick: () => act(note, { action: 'resolve' }, path, 'Resolved.', reload),
+    onclick: () => patchAndReload(note, path, { action: 'resolve' }, 'Resolved.', reload),
   }, 'Resolve'));
 }
 

@@ -3,12 +3,14 @@
 // hourly histogram, history) with the triage actions, which go through the triage API's
 // PATCH. A shared link shows the same without actions.
 
-import { boot, get, send } from './api.js';
+import { boot, get } from './api.js';
 import { timeChart } from './chart.js';
 import { h, replace } from './dom.js';
 import { ago, count, fullCount, instant, wallClock } from './format.js';
 import { apiParams, browserZone, current, link, periodDays, withParams } from './state.js';
-import { barList, card, empty, failure, fill, scrollBox, sparkline, tabs } from './widgets.js';
+import {
+  barList, card, empty, fill, patchAndReload, scrollBox, sparkline, tabs,
+} from './widgets.js';
 
 const STATUS_TABS = [
   ['unresolved,regressed', 'Open'], ['regressed', 'Regressed'], ['resolved', 'Resolved'],
@@ -124,16 +126,8 @@ function crumbView(crumb, zone) {
 function actions(issue, reload) {
   if (boot.mode === 'share') return null;
   const status = h('p', { class: 'muted small', role: 'status' });
-  const act = async (body, done) => {
-    status.textContent = 'Saving…';
-    try {
-      await send('PATCH', `/issues/${encodeURIComponent(issue.issue_id)}`, body);
-      status.textContent = done;
-      reload();
-    } catch (error) {
-      replace(status, failure(error));
-    }
-  };
+  const act = (body, done) => patchAndReload(
+    status, `/issues/${encodeURIComponent(issue.issue_id)}`, body, done, reload);
   const button = (text, body, done) => h('button', { type: 'button', class: 'small', onclick: () => act(body, done) }, text);
   const open = issue.status === 'unresolved' || issue.status === 'regressed';
   return h('section', { class: 'actions', 'aria-label': 'Triage' },

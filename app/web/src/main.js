@@ -20,11 +20,11 @@ const VIEWS = {
   'issues/id': { title: 'Issue', make: issueDetail, filters: false },
   sessions: { title: 'Sessions', make: sessionList, filters: true },
   'sessions/id': { title: 'Session', make: sessionTimeline, filters: false },
-  alerts: { title: 'Alerts', make: alertsView, filters: false, period: false },
+  // A shared link has no alerts view: rules name their channels' targets.
+  ...(boot.mode === 'share' ? {} : { alerts: { title: 'Alerts', make: alertsView, filters: false, period: false } }),
 };
-// A shared link has no alerts view: rules name their channels' targets.
 const NAV = [['overview', 'Overview'], ['vitals', 'Web vitals'], ['issues', 'Issues'], ['sessions', 'Sessions'],
-  ...(boot.mode === 'share' ? [] : [['alerts', 'Alerts']])];
+  ['alerts', 'Alerts']].filter(([key]) => VIEWS[key]);
 
 const main = document.getElementById('main');
 const top = document.getElementById('top');
@@ -87,8 +87,7 @@ function render() {
     return render();
   }
   const key = state.id ? `${state.view}/id` : state.view;
-  const shared = boot.mode === 'share' && state.view === 'alerts';
-  const spec = (!shared && VIEWS[key]) || VIEWS.overview;
+  const spec = VIEWS[key] || VIEWS.overview;
   replace(top, header(state));
   const instanceKey = `${key}:${state.id}`;
   if (!active || active.key !== instanceKey) {

@@ -1,7 +1,7 @@
 // Pieces shared by the views: cards with loading and error states, the period and zone
 // controls, filter chips, bar lists, tab groups, rating bars and sparklines.
 
-import { ApiError } from './api.js';
+import { ApiError, send } from './api.js';
 import { h, replace, svg, width } from './dom.js';
 import { percent, rating, vital } from './format.js';
 import {
@@ -49,6 +49,19 @@ export async function fill(body, load, draw) {
   replace(body, content);
   body.classList.remove('busy');
   body.setAttribute('aria-busy', 'false');
+}
+
+// A change from a button or form: PATCH `path` with `body`, say so in `status` (`done`,
+// or why it failed), then `reload()` the view.
+export async function patchAndReload(status, path, body, done, reload) {
+  status.textContent = 'Saving…';
+  try {
+    await send('PATCH', path, body);
+    status.textContent = done;
+    reload();
+  } catch (error) {
+    replace(status, failure(error));
+  }
 }
 
 export function tabs(label, options, chosen, onChoose) {
