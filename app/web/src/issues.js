@@ -123,9 +123,10 @@ function crumbView(crumb, zone) {
   return h('li', {}, h('time', { class: 'muted small' }, instant(crumb.ts, zone, { seconds: true })), ' ', what());
 }
 
-function actions(issue, reload) {
+// `status` is the view's own line, moved into each redraw: what an action did stays
+// shown after the reload that follows it.
+function actions(issue, reload, status) {
   if (boot.mode === 'share') return null;
-  const status = h('p', { class: 'muted small', role: 'status' });
   const act = (body, done) => patchAndReload(
     status, `/issues/${encodeURIComponent(issue.issue_id)}`, body, done, reload);
   const button = (text, body, done) => h('button', { type: 'button', class: 'small', onclick: () => act(body, done) }, text);
@@ -161,6 +162,7 @@ function actions(issue, reload) {
 export function issueDetail(go) {
   const root = h('div', { class: 'view' });
   const body = h('div', { 'aria-busy': 'true' }, h('p', { class: 'loading' }, 'Loading…'));
+  const status = h('p', { class: 'muted small', role: 'status' });
   root.append(body);
 
   function draw(state, issue, reload) {
@@ -221,7 +223,7 @@ export function issueDetail(go) {
         h('div', {}, h('dt', {}, 'First seen'), h('dd', { title: instant(issue.first_seen, zone) }, ago(issue.first_seen))),
         h('div', {}, h('dt', {}, 'Last seen'), h('dd', { title: instant(issue.last_seen, zone) }, ago(issue.last_seen))),
         h('div', {}, h('dt', {}, 'Releases'), h('dd', {}, issue.first_release ? `${issue.first_release} – ${issue.last_release}` : '–'))),
-      actions(issue, reload));
+      actions(issue, reload, status));
     const view = h('div', { class: 'issue', dataset: { status: issue.status } }, header,
       histogram.el, stack.el, h('div', { class: 'grid' }, crumbs.el, tags.el), events.el, history.el);
     if (issue.histogram.length) {
