@@ -67,8 +67,7 @@ def engagement(store: Store, query: Query) -> dict[str, Any]:
         "SELECT target, count() AS clicks, countIf(rage > 0) AS rage_clicks, "
         "uniqExact(visitor_id) AS visitors, any(text) AS text "
         f"FROM {sql.table('events')} WHERE {sql.site(query)} "
-        f"AND type = 'click' AND ts >= {sql.instant(query.start)} "
-        f"AND ts < {sql.instant(query.end)} {restrict}"
+        f"AND type = 'click' AND {sql.ts_range(query.start, query.end)} {restrict}"
         f"GROUP BY target ORDER BY clicks DESC, target LIMIT {sql.bind(query.limit, 'UInt32')}"
     )
     columns, rows = store.query(text, sql.params)

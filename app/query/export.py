@@ -158,6 +158,9 @@ async def export_events(
         "site_id = {site:String}",
         "ts >= {start:DateTime64(3, 'UTC')}",
         "ts < {end:DateTime64(3, 'UTC')}",
+        # The sort key has the day, not `ts`: a range of `ts` alone narrows nothing.
+        "toDate(ts) >= toDate({start:DateTime64(3, 'UTC')})",
+        "toDate(ts) <= toDate({end:DateTime64(3, 'UTC')})",
         "stored_at < {horizon:DateTime64(6, 'UTC')}",
     ]
     parameters: dict[str, Any] = {

@@ -151,7 +151,7 @@ def timeline(store: Store, query: Query, sid: str) -> dict[str, Any]:
     text = (
         f"SELECT {', '.join(_TIMELINE_COLUMNS)} FROM {sql.table('events')} "
         f"WHERE {sql.site(query)} AND sid = {sql.bind(sid, 'String')} "
-        f"AND ts >= {sql.instant(query.start)} AND ts < {sql.instant(query.end)} "
+        f"AND {sql.ts_range(query.start, query.end)} "
         "ORDER BY ts, type LIMIT 10000"
     )
     columns, rows = store.query(text, sql.params)

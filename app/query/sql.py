@@ -65,6 +65,20 @@ class Sql:
     def instant(self, moment: dt.datetime) -> str:
         return self.bind(moment.astimezone(dt.UTC).replace(tzinfo=None), "DateTime64(3, 'UTC')")
 
+    def ts_range(self, start: dt.datetime, end: dt.datetime, column: str = "ts") -> str:
+        """`start <= column < end` on an event time, by the UTC days it spans: `events` is
+        sorted by `toDate(ts)` after the site, and ClickHouse narrows that key by a range
+        of `ts` itself not at all (it reads every granule of a month's part). A range of
+        whole UTC days is the days alone (one comparison per row, as the bare range)."""
+        first, last = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+        days = (
+            f"toDate({column}) >= {self.bind(first.date(), 'Date')} AND toDate({column}) "
+            f"<= {self.bind((last - dt.timedelta(microseconds=1)).date(), 'Date')}"
+        )
+        if first.timetz() == last.timetz() == dt.time(tzinfo=dt.UTC):
+            return f"({days})"
+        return f"({column} >= {self.instant(start)} AND {column} < {self.instant(end)} AND {days})"
+
     def site(self, query: Query, column: str = "site_id") -> str:
         """The condition on the site column: the query's site, or its `sites`."""
         if query.sites:
@@ -122,8 +136,7 @@ def _page_view_filter(sql: Sql, query: Query, spec: Filter) -> str:
     inner = (
         f"SELECT cityHash64(sid, session_seq) FROM {sql.table('events')} "
         f"WHERE {sql.site(query)} AND type = 'pageview' "
-        f"AND ts >= {sql.instant(query.start)} "
-        f"AND ts < {sql.instant(query.end + dt.timedelta(days=1))} "
+        f"AND {sql.ts_range(query.start, query.end + dt.timedelta(days=1))} "
         f"AND {filter_condition(sql, column, positive)}"
     )
     return f"session_key {'NOT IN' if spec.negate else 'IN'} ({inner})"

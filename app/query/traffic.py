@@ -106,19 +106,21 @@ def _edge_sql(sql: Sql, query: Query) -> str:
     """One row per edge session of the period (the columns of `Edge`), from scans that
     the sort key and the `session_start` index keep to the days at the edges: events in
     the period of sessions starting before or after it, events before or after it of
-    sessions starting in it, and the period's error events of the latter. (A one-sided
-    `ts` range gets an explicit `toDate(ts)` bound: the sort key starts with the day, and
-    ClickHouse narrows it by a one-sided range of `ts` alone far less.)"""
+    sessions starting in it, and the period's error events of the latter. (Every `ts`
+    range names its UTC days as well: the sort key has the day, not `ts`, and ClickHouse
+    narrows it by a range of `ts` alone not at all; see `Sql.ts_range`.)"""
+    in_period = sql.ts_range(query.start, query.end)
     a, b = sql.instant(query.start), sql.instant(query.end)
-    in_period = f"ts >= {a} AND ts < {b}"
     starts_in = f"session_start >= {a} AND session_start < {b}"
     events = sql.table("events")
     head = (
         "SELECT cityHash64(sid, session_seq) AS session_key, session_start, type, pid, "
         f"{in_period} AS in_period FROM {events} WHERE {sql.site(query)} AND"
     )
-    before = f"ts < {a} AND toDate(ts) <= toDate({a}) AND {starts_in}"
-    after = f"ts >= {b} AND toDate(ts) >= toDate({b}) AND {starts_in}"
+    last_day_before = sql.bind((_utc(query.start) - dt.timedelta(microseconds=1)).date(), "Date")
+    first_day_after = sql.bind(_utc(query.end).date(), "Date")
+    before = f"ts < {a} AND toDate(ts) <= {last_day_before} AND {starts_in}"
+    after = f"ts >= {b} AND toDate(ts) >= {first_day_after} AND {starts_in}"
     outside = f"{head} {before} UNION ALL {head} {after}"
     scans = [
         f"{head} {in_period} AND session_start < {a}",
@@ -363,9 +365,7 @@ def series_rows(
                 f"AND slot >= {sql.instant(slot_first)} AND slot < {sql.instant(slot_last)}"
             )
     if raw_ranges:
-        within = " OR ".join(
-            f"(ts >= {sql.instant(a)} AND ts < {sql.instant(b)})" for a, b in raw_ranges
-        )
+        within = " OR ".join(sql.ts_range(a, b) for a, b in raw_ranges)
         conditions = [site, f"({within})", *event_conditions(sql, query, found)]
         raw_bucket = bucket("toDateTime(ts, 'UTC')")
         parts.append(

@@ -420,8 +420,8 @@ def errors_impact(store: Store, query: Query) -> dict[str, Any]:
         f"FROM {sql.table('events')} AS e INNER JOIN (SELECT session_key, errors "
         f"FROM ({sessions})) AS s ON cityHash64(e.sid, e.session_seq) = s.session_key "
         f"WHERE {sql.site(query, 'e.site_id')} AND e.type = 'vital' "
-        f"AND e.name = 'INP' AND e.ts >= {sql.instant(query.start)} "
-        f"AND e.ts < {sql.instant(query.end + dt.timedelta(days=1))} GROUP BY hit"
+        f"AND e.name = 'INP' "
+        f"AND {sql.ts_range(query.start, query.end + dt.timedelta(days=1), 'e.ts')} GROUP BY hit"
     )
     for hit, p75, samples in store.rows(text, sql.params):
         key = "with_errors" if hit else "without_errors"
@@ -499,7 +499,7 @@ def vitals_timeseries(store: Store, query: Query) -> dict[str, Any]:
     starts = buckets.bucket_starts(store, query.start, query.end, query.interval, zone)
     found_sessions = look_up(store, query)[0] if _by_session(query) else None
     sql = Sql(store.db)
-    ranges = f"ts >= {sql.instant(query.start)} AND ts < {sql.instant(query.end)}"
+    ranges = sql.ts_range(query.start, query.end)
     bucket = buckets.bucket_sql(query.interval, sql.bind(query.tz, "String"))
     column = "toDateTime(ts, 'UTC')"
     conditions = _conditions(sql, query, names, found_sessions, ranges_condition=ranges)

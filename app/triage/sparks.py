@@ -37,8 +37,7 @@ def issue_sparks(
         text = (
             f"SELECT fingerprint, toUnixTimestamp({bucket(column)}) AS b, count() "
             f"FROM {sql.table('events')} WHERE {sql.site(query)} "
-            f"AND type = 'error' AND ts >= {sql.instant(query.start)} "
-            f"AND ts < {sql.instant(query.end)} "
+            f"AND type = 'error' AND {sql.ts_range(query.start, query.end)} "
             f"AND fingerprint IN {sql.bind(fingerprints, 'Array(String)')} "
             "GROUP BY fingerprint, b"
         )
