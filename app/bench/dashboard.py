@@ -129,12 +129,14 @@ _SETTLED = (
     "!document.querySelector('[aria-busy=true], .busy') && "
     "document.querySelector('#realtime').dataset.value !== undefined"
 )
-# The duration of the last answer of each API path (Resource Timing), e.g. {'overview': 61}.
+# The duration of the first answer of each API path that started at or after `since`
+# (Resource Timing), e.g. {'overview': 61}: of the overview's two, the numbers' (the
+# previous period's, for the changes, follows it).
 _API_MS = (
-    "() => Object.fromEntries(performance.getEntriesByType('resource')"
-    ".filter(e => e.name.includes('/api/v1/'))"
-    ".map(e => [e.name.split('/api/v1/sites/')[1].split('?')[0].split('/').slice(1).join('/'),"
-    " Math.round(e.duration)]))"
+    "since => { const out = {}; for (const e of performance.getEntriesByType('resource')) {"
+    " if (!e.name.includes('/api/v1/') || e.startTime < since) continue;"
+    " const k = e.name.split('/api/v1/sites/')[1].split('?')[0].split('/').slice(1).join('/');"
+    " if (!(k in out)) out[k] = Math.round(e.duration); } return out; }"
 )
 _LOADED_AT = (
     "() => Math.max(...['beacon:stats', 'beacon:chart'].map(n => "
@@ -168,7 +170,7 @@ def _clicks(
                 " - window.__clicked"
             )
         )
-        api.append(page.evaluate(_API_MS)["overview"])
+        api.append(page.evaluate(_API_MS, page.evaluate("() => window.__clicked"))["overview"])
     return times
 
 
@@ -199,7 +201,7 @@ def _measure(base: str, site: str, token: str, repeat: int, profile: str) -> dic
                 page.goto(overview)
                 page.wait_for_function(_READY, arg=query, timeout=120_000)
                 loads.append(page.evaluate(_LOADED_AT))
-                answers = page.evaluate(_API_MS)
+                answers = page.evaluate(_API_MS, 0)
                 loads_api.append(max(answers["overview"], answers["timeseries"]))
                 if run == 0:
                     transferred = page.evaluate(

@@ -104,13 +104,24 @@ def _overviews(store: Store, periods: list[Query]) -> list[dict[str, dict[str, A
     return answers
 
 
+def _bounds(period: Query) -> dict[str, str]:
+    return {
+        "from": period.start.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "to": period.end.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+    }
+
+
 def overview(store: Store, query: Query, *, with_previous: bool = True) -> dict[str, Any]:
-    """The period's metrics and (unless not wanted) the previous period's."""
+    """The period's metrics and (unless not wanted) the previous period's, with both
+    periods' bounds: asked for as `from`/`to`, the previous one answers as this one's
+    `previous` (a client may ask for the two apart, the numbers first)."""
     periods = [query, query.previous()] if with_previous else [query]
     answers = _overviews(store, periods)
     result = answers[0].get(query.site) or _zeros()
     if with_previous:
         result["previous"] = answers[1].get(query.site) or _zeros()
+    result["period"] = _bounds(query)
+    result["previous_period"] = _bounds(query.previous())
     return result
 
 

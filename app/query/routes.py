@@ -85,7 +85,14 @@ _guarded: dict[str, Any] = {
 
 @get(SITE + "/overview", summary="Visitors, sessions, rates and durations", **_guarded)
 async def overview(request: Request, site: str) -> Response[Any]:
-    return await answer(request, site, metric_queries.overview, table="")
+    # The previous period comes along unless `compare=false`.
+    with_previous = request.query_params.get("compare") != "false"
+    return await answer(
+        request,
+        site,
+        lambda store, query: metric_queries.overview(store, query, with_previous=with_previous),
+        table="",
+    )
 
 
 @get(SITE + "/timeseries", summary="Any session metric per minute/hour/day/week", **_guarded)

@@ -51,10 +51,27 @@ def assert_stats_match_api(
 ) -> dict[str, str]:
     shown = dashboard.stats_loaded()
     expected = api(server, site.as_site, "/overview", **api_params(dashboard))
-    keys = [k for k in expected if k != "previous"]
+    keys = [k for k in expected if not isinstance(expected[k], dict)]  # not previous, periods
     assert sorted(shown) == sorted(keys)
     for key in keys:
         assert float(shown[key]) == expected[key], (key, shown[key], expected[key])
+    # The changes follow from a second request, for the previous period by its bounds:
+    # each must be against the one-request answer's `previous`.
+    dashboard.page.wait_for_selector("#stats:not(.busy)")
+    previous = dict(
+        dashboard.page.eval_on_selector_all(
+            "#stats [data-metric]",
+            "els => els.map(e => [e.dataset.metric,"
+            " e.querySelector('.delta[data-previous]')?.dataset.previous])",
+        )
+    )
+    for key in keys:
+        assert previous[key] is not None and float(previous[key]) == expected["previous"][key], (
+            key,
+            previous[key],
+            expected["previous"][key],
+        )
+    assert dashboard.page.query_selector("#stats .delta.pending") is None
     return shown
 
 

@@ -1,4 +1,5 @@
-"""The two API additions the dashboard needed: vitals per bucket, and issue sparklines.
+"""The API additions the dashboard needed: vitals per bucket, issue sparklines, and an
+overview without its previous period (the page asks for the numbers first).
 
 Both put each event in the bucket of its own time in the request's zone (DESIGN §6), so
 their buckets add up to the period's totals that the other endpoints give, also in a zone
@@ -82,3 +83,24 @@ def test_issue_sparklines_add_up_to_the_issue_events(
     assert wrong.status_code == 400 and "spark" in wrong.text
     long = httpx.get(base, params={"spark": "hour", "period": "30d"}, headers=headers)
     assert long.status_code == 400 and "7 days" in long.text
+
+
+def test_an_overview_asked_without_comparison_and_its_previous_period_agree_with_one_asked_with_it(
+    beacon_server: BeaconProcess, demo_site: DemoSite
+) -> None:
+    """The dashboard draws the top stats from `compare=false` and their changes from a
+    second request for `previous_period`: both must be the one request's numbers."""
+    site = demo_site.as_site
+    both = ("visitors", "pageviews")
+    for filters in ({}, {"page": "/pricing"}, {"device": "desktop"}, {"entry_page": "/"}):
+        whole = api(beacon_server, site, "/overview", period="24h", tz="Asia/Kolkata", **filters)
+        # The same period by its bounds (24h ends at the moment asked).
+        same = {"tz": "Asia/Kolkata", **filters, **whole["period"]}
+        alone = api(beacon_server, site, "/overview", compare="false", **same)
+        assert "previous" not in alone
+        assert alone == {k: v for k, v in whole.items() if k != "previous"}, filters
+        bounds = {**same, **alone["previous_period"]}
+        before = api(beacon_server, site, "/overview", compare="false", **bounds)
+        assert {k: v for k, v in before.items() if "period" not in k} == whole["previous"], filters
+        assert before["period"] == alone["previous_period"]
+        assert all(whole[k] > 0 and whole["previous"][k] > 0 for k in both), filters

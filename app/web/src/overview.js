@@ -60,7 +60,6 @@ export function overview(go) {
   function drawStats(state, data, query) {
     replace(statsEl, METRICS.map((metric) => {
       const value = data[metric.key];
-      const delta = change(metric, value, data.previous?.[metric.key]);
       const chosen = (state.get('metric') || 'visitors') === metric.key;
       return h('button', {
         type: 'button', class: 'stat', 'aria-pressed': String(chosen),
@@ -70,15 +69,31 @@ export function overview(go) {
       },
       h('span', { class: 'stat-label' }, metric.label),
       h('span', { class: 'stat-value' }, metricValue(metric.kind, value)),
-      delta ? h('span', {
-        class: `delta ${delta.direction} ${delta.good === true ? 'good' : delta.good === false ? 'bad' : ''}`,
-        title: delta.title,
-      }, h('span', { class: 'sr-only' }, 'change against the previous period: '), delta.text) : null);
+      // Holds the line of the change until the previous period has answered.
+      h('span', { class: 'delta pending', 'aria-hidden': 'true' }, '\u00a0'));
     }));
     statsEl.dataset.query = query;
     statsEl.setAttribute('aria-busy', 'false');
     performance.mark('beacon:stats');
-    const nothing = !data.pageviews && !data.previous?.pageviews && !filters(state).length;
+  }
+
+  function drawChanges(state, data, previous) {
+    for (const metric of METRICS) {
+      const slot = statsEl.querySelector(`[data-metric="${metric.key}"] .delta.pending`);
+      if (!slot) continue;
+      const delta = previous && change(metric, data[metric.key], previous[metric.key]);
+      if (!delta) {
+        slot.remove();
+        continue;
+      }
+      slot.replaceWith(h('span', {
+        class: `delta ${delta.direction} ${delta.good === true ? 'good' : delta.good === false ? 'bad' : ''}`,
+        title: delta.title,
+        dataset: { previous: String(previous[metric.key]) },
+      }, h('span', { class: 'sr-only' }, 'change against the previous period: '), delta.text));
+    }
+    if (!previous) return;
+    const nothing = !data.pageviews && !previous.pageviews && !filters(state).length;
     replace(notice, nothing ? freshSite() : null);
   }
 
@@ -89,9 +104,25 @@ export function overview(go) {
     statsEl.classList.add('busy');
     statsEl.dataset.loading = query;
     try {
-      const data = await get('/overview', params);
+      // The numbers first, then the previous period's (the same answer as `previous`
+      // of one request, asked by its bounds): each is about half the work of both.
+      const current = new URLSearchParams(params);
+      current.set('compare', 'false');
+      const data = await get('/overview', current);
       if (statsEl.dataset.loading !== query) return;
       drawStats(state, data, query);
+      const before = new URLSearchParams(current);
+      for (const key of ['period', 'from', 'to']) before.delete(key);
+      before.set('from', data.previous_period.from);
+      before.set('to', data.previous_period.to);
+      let previous = null;
+      try {
+        previous = await get('/overview', before);
+      } catch {
+        // The numbers stand without their changes.
+      }
+      if (statsEl.dataset.loading !== query) return;
+      drawChanges(state, data, previous);
     } catch (error) {
       if (statsEl.dataset.loading !== query) return;
       replace(statsEl, failure(error));
