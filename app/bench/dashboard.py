@@ -9,7 +9,8 @@ the form in the system Chromium (Playwright) and measures, each as the median of
 
 - overview: from the start of the navigation to all top stats shown and the chart
   drawn (the page's own `performance.mark`s), the script and style sheet from the
-  browser's cache as for a returning user (the first, cold load is reported apart);
+  browser's cache as for a returning user (the first, cold load is reported apart),
+  each on an idle server (the next begins once the previous one's cards answered);
 - filter: from the click on a row of the pages card (another row each run, on a freshly
   loaded overview whose cards have all answered, so no answer comes from the page's
   memory and no other query is running) to the top stats of the filtered query shown;
@@ -203,6 +204,9 @@ def _measure(base: str, site: str, token: str, repeat: int, profile: str) -> dic
                 loads.append(page.evaluate(_LOADED_AT))
                 answers = page.evaluate(_API_MS, 0)
                 loads_api.append(max(answers["overview"], answers["timeseries"]))
+                # The cards ask next: the next load starts once they have answered (a
+                # load begun at once shares the server with this one's seven queries).
+                page.wait_for_function(_SETTLED, timeout=120_000)
                 if run == 0:
                     transferred = page.evaluate(
                         "() => Object.fromEntries(performance.getEntriesByType('resource')"

@@ -83,7 +83,18 @@ _guarded: dict[str, Any] = {
 }
 
 
-@get(SITE + "/overview", summary="Visitors, sessions, rates and durations", **_guarded)
+_OVERVIEW_ANSWER = (
+    " The answer holds the previous period of equal length as `previous` unless "
+    "`compare=false`, and both periods' bounds as `period` and `previous_period` "
+    "(`from`, `to`)."
+)
+
+
+@get(
+    SITE + "/overview",
+    summary="Visitors, sessions, rates and durations",
+    **(_guarded | {"description": PERIOD_RULES + _OVERVIEW_ANSWER}),
+)
 async def overview(request: Request, site: str) -> Response[Any]:
     # The previous period comes along unless `compare=false`.
     with_previous = request.query_params.get("compare") != "false"

@@ -137,6 +137,7 @@ def test_openapi_lists_the_public_paths(server: BeaconProcess) -> None:
     description = schema["paths"]["/api/v1/sites/{site}/overview"]["get"]["description"]
     assert "the event's own time" in description and "session starts" in description
     assert "a date `to` is the last whole day included" in description
+    assert "`compare=false`" in description and "`previous_period`" in description
 
 
 @pytest.mark.slow
