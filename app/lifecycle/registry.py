@@ -80,6 +80,7 @@ DERIVED: tuple[Derived, ...] = (
     Derived("sessions", **_SESSION),  # type: ignore[arg-type]
     Derived("session_touches", **_SESSION),  # type: ignore[arg-type]
     Derived("sessions_settled", **_SESSION),  # type: ignore[arg-type]
+    Derived("sessions_settled_closed", **_SESSION),  # type: ignore[arg-type]
     Derived(**_DAY, table="vitals_daily", rebuild="view", view="vitals_daily_mv", ttl_time="day"),
     # A week goes when its first day passes the retention (no expired day may stay in an
     # answer); a period reaching past the retention may lack up to six days at that edge.

@@ -79,6 +79,11 @@ class Sql:
             return f"({days})"
         return f"({column} >= {self.instant(start)} AND {column} < {self.instant(end)} AND {days})"
 
+    def closed_horizon(self) -> str:
+        """The first instant of the first day not closed (app/store/closing.py), as a
+        scalar subquery (1970-01-02 before any day is closed)."""
+        return f"toDateTime64((SELECT max(day) + 1 FROM {self.table('closed_days')}), 3, 'UTC')"
+
     def site(self, query: Query, column: str = "site_id") -> str:
         """The condition on the site column: the query's site, or its `sites`."""
         if query.sites:
@@ -195,9 +200,11 @@ def session_rows(
     in `needs`. `where` adds conditions on `session_key` and `session_start`.
 
     Settled sessions come finished from `sessions_settled` (a scan; FINAL keeps a session's
-    latest version); the few touched since the last settling run are merged from the
-    `sessions` rollup's partial rows (`sql/011_sessions_settled.sql`). `touched`, when
-    given, names those (`touched_sessions`); without it the query finds them itself.
+    latest version), those of closed days from its closed copy without FINAL
+    (`sql/070_sessions_settled_closed.sql`); the few touched since the last settling run
+    are merged from the `sessions` rollup's partial rows (`sql/011_sessions_settled.sql`).
+    `touched`, when given, names those (`touched_sessions`); without it the query finds
+    them itself.
     """
     wanted = set(needs) | {"views"}
     unknown = wanted - SESSION_COLUMNS
@@ -255,10 +262,18 @@ def session_rows(
             [*period, first, f"session_key NOT IN {keys}"],
         ]
         open_ = [*period, first, f"session_key IN {keys}"]
+    # Sessions starting on closed days are read plain from their closed copy, the later
+    # ones from `sessions_settled` FINAL (its versions not yet folded by merges).
+    horizon = sql.closed_horizon()
+    sources = (
+        (f"{sql.table('sessions_settled_closed')}", f"session_start < {horizon}"),
+        (f"{settled_table} FINAL", f"session_start >= {horizon}"),
+    )
     parts = [
-        f"SELECT {group}, {', '.join(merged_names)} FROM {settled_table} FINAL "
-        f"WHERE {' AND '.join([*branch, *before_merge, *after_merge])}"
+        f"SELECT {group}, {', '.join(merged_names)} FROM {source} "
+        f"WHERE {' AND '.join([*branch, side, *before_merge, *after_merge])}"
         for branch in settled
+        for source, side in sources
     ]
     if open_:
         parts.append(f"{open_from} WHERE {' AND '.join([*open_, *before_merge])} {open_tail}")

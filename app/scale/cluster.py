@@ -49,8 +49,12 @@ _REPLICATED = {
     "VersionedCollapsingMergeTree",
 }
 # Events: a session's events on one shard. Settled sessions: every version of a session
-# on one shard, where FINAL keeps the latest.
-SHARDING_KEYS = {"events": "cityHash64(site_id, sid)", "sessions_settled": "session_key"}
+# on one shard, where FINAL keeps the latest (and their closed copy beside them).
+SHARDING_KEYS = {
+    "events": "cityHash64(site_id, sid)",
+    "sessions_settled": "session_key",
+    "sessions_settled_closed": "session_key",
+}
 
 
 class ClusterDDL(msgspec.Struct):

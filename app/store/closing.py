@@ -17,10 +17,11 @@ copy added to a store that has closed days), and `reclose_site_days` for one sit
 (after an erasure rebuilt them: app/lifecycle/).
 
 Copies here: the issue days (triage list and detail), traffic per day (page views and
-the states of visitors and errored pages, from `traffic_slots`), and sessions per
-15-minute slot of their start as the sums of every session metric (from
-`sessions_settled`: a day is closed only once every session starting on it is settled,
-and the server's settler runs just before the closer).
+the states of visitors and errored pages, from `traffic_slots`), the settled sessions
+themselves, one row each (read without FINAL), and sessions per 15-minute slot of their
+start as the sums of every session metric (both from `sessions_settled`: a day is closed
+only once every session starting on it is settled, and the server's settler runs just
+before the closer).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from app.store.client import Store
 
 __all__ = [
     "CLOSED",
+    "SETTLED_SESSION_COLUMNS",
     "ClosedCopy",
     "close_again",
     "close_days",
@@ -56,6 +58,13 @@ class ClosedCopy(msgspec.Struct, frozen=True):
 
 
 _ISSUE_COLUMNS = "site_id, dimension, fingerprint, day, value, events, users, sessions"
+#: The columns of a settled session (sql/011, less its version), as closed days keep them.
+SETTLED_SESSION_COLUMNS = (
+    "site_id, session_start, session_key, sid, session_seq, visitor_id, first_ts, last_ts, "
+    "duration_ms, views, engagements, customs, errors, error_pages, engaged_ms, max_scroll, "
+    "entry_page, exit_page, entry_route, exit_route, source, referrer, utm_source, utm_medium, "
+    "utm_campaign, country, device, browser, os, user_id"
+)
 
 CLOSED: tuple[ClosedCopy, ...] = (
     ClosedCopy(
@@ -79,6 +88,14 @@ CLOSED: tuple[ClosedCopy, ...] = (
             "SELECT site_id, toDate(slot) AS day, sum(pageviews), "
             "uniqExactMergeState(visitors), uniqExactMergeState(error_views) "
             "FROM {db}.traffic_slots WHERE {where} GROUP BY site_id, day",
+        ),
+    ),
+    ClosedCopy(
+        target="sessions_settled_closed",
+        columns=SETTLED_SESSION_COLUMNS,
+        day="toDate(session_start)",
+        selects=(
+            f"SELECT {SETTLED_SESSION_COLUMNS} FROM {{db}}.sessions_settled FINAL WHERE {{where}}",
         ),
     ),
     ClosedCopy(

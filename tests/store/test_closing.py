@@ -31,6 +31,9 @@ def _answers(store: Store) -> tuple[Any, ...]:
         vitals.vitals(store, by_page)["breakdown"],
         metrics.overview(store, parse_query(SITE, PERIOD)),
         metrics.overview(store, parse_query(SITE, local)),
+        # Filtered and by a session's own column: read per session (settled, or closed).
+        metrics.overview(store, parse_query(SITE, {**PERIOD, "device": ["desktop"]})),
+        metrics.breakdown(store, query, "source"),
         metrics.timeseries(store, daily),
         metrics.timeseries(store, hourly),
     )
@@ -68,8 +71,20 @@ def test_rollup_answers_match_raw_events_and_survive_closing(store: Store) -> No
 
     closed = close_days(store, until=closable_until(END, dt.timedelta(hours=72)))
     assert len(closed) > 20 and closed == sorted(closed)
-    for table in ("traffic_days_closed", "session_slots_closed", "issue_days_closed"):
+    tables = ("traffic_days_closed", "session_slots_closed", "sessions_settled_closed")
+    for table in (*tables, "issue_days_closed"):
         assert store.rows(f"SELECT count() FROM {store.table(table)}")[0][0] > 0, table
+    # One row per settled session of the closed days, each session once.
+    copied = store.rows(
+        f"SELECT count(), uniqExact(session_key, session_start) "
+        f"FROM {store.table('sessions_settled_closed')}"
+    )[0]
+    settled = store.rows(
+        f"SELECT count() FROM {store.table('sessions_settled')} FINAL "
+        f"WHERE toDate(session_start) IN (SELECT day FROM {store.table('closed_days')})"
+    )[0][0]
+    assert copied[0] == copied[1] == settled > 0
+    assert before[5]["sessions"] > 0  # the filtered overview reads sessions
     assert _answers(store) == before
 
 
@@ -115,7 +130,12 @@ def test_closing_again_or_retrying_a_day_stores_nothing_twice(store: Store) -> N
     _settle(store)
     until = closable_until(END, dt.timedelta(hours=72))
     close_days(store, until=until)
-    tables = ("traffic_days_closed", "session_slots_closed", "issue_days_closed")
+    tables = (
+        "traffic_days_closed",
+        "session_slots_closed",
+        "sessions_settled_closed",
+        "issue_days_closed",
+    )
 
     def counts() -> list[int]:
         return [store.rows(f"SELECT count() FROM {store.table(t)}")[0][0] for t in tables]
