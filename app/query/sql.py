@@ -149,9 +149,11 @@ def _page_view_filter(sql: Sql, query: Query, spec: Filter) -> str:
 
 class Touched(msgspec.Struct, frozen=True):
     """The sessions touched since the last settling run (key, start), looked up before a
-    query (`touched_sessions`) so that it can bind them instead of finding them itself."""
+    query (`touched_sessions`) so that it can bind them instead of finding them itself,
+    and the closed horizon as it was then (the first day not closed; None before any)."""
 
     sessions: tuple[tuple[int, dt.datetime], ...]
+    closed_until: dt.date | None = None
 
     def within(self, query: Query) -> tuple[list[int], dt.datetime | None]:
         """The keys of those that start in `query`'s period, and the first start."""
@@ -179,7 +181,10 @@ def touched_sessions(store: Store, query: Query) -> Touched | None:
     rows = store.rows(text, sql.params)
     if len(rows) > MAX_BOUND_TOUCHED:
         return None
-    return Touched(tuple((key, _utc(start)) for key, start in rows))
+    day, closed = store.rows(f"SELECT max(day) + 1, count() FROM {sql.table('closed_days')}")[0]
+    return Touched(
+        tuple((key, _utc(start)) for key, start in rows), closed_until=day if closed else None
+    )
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
@@ -264,14 +269,24 @@ def session_rows(
         open_ = [*period, first, f"session_key IN {keys}"]
     # Sessions starting on closed days are read plain from their closed copy, the later
     # ones from `sessions_settled` FINAL (its versions not yet folded by merges).
-    horizon = sql.closed_horizon()
-    sources = (
-        (f"{sql.table('sessions_settled_closed')}", f"session_start < {horizon}"),
-        (f"{settled_table} FINAL", f"session_start >= {horizon}"),
-    )
+    closed_table, final_table = sql.table("sessions_settled_closed"), f"{settled_table} FINAL"
+    sources: tuple[tuple[str, tuple[str, ...]], ...]
+    until = touched.closed_until if touched else None
+    at = dt.datetime.combine(until, dt.time(), dt.UTC) if until else None
+    if touched is not None and (at is None or query.start >= at):
+        sources = ((final_table, ()),)
+    elif at is not None and query.end <= at:
+        sources = ((closed_table, ()),)
+    else:
+        # Without a looked-up horizon, the query reads it itself.
+        horizon = sql.instant(at) if at else sql.closed_horizon()
+        sources = (
+            (closed_table, (f"session_start < {horizon}",)),
+            (final_table, (f"session_start >= {horizon}",)),
+        )
     parts = [
         f"SELECT {group}, {', '.join(merged_names)} FROM {source} "
-        f"WHERE {' AND '.join([*branch, side, *before_merge, *after_merge])}"
+        f"WHERE {' AND '.join([*branch, *side, *before_merge, *after_merge])}"
         for branch in settled
         for source, side in sources
     ]

@@ -11,6 +11,7 @@ import pytest
 from app.bench.queries import SITE, fill_events
 from app.query import metrics, vitals, vitals_cache
 from app.query.params import parse_query
+from app.query.sql import Sql, session_rows, touched_sessions
 from app.store.client import Store
 from app.store.closer import SETTLE_MARGIN, settle_sessions
 from app.store.closing import closable_until, close_days
@@ -86,6 +87,14 @@ def test_rollup_answers_match_raw_events_and_survive_closing(store: Store) -> No
     assert copied[0] == copied[1] == settled > 0
     assert before[5]["sessions"] > 0  # the filtered overview reads sessions
     assert _answers(store) == before
+    # The horizon looked up with the touched sessions, or read by the query itself.
+    period = parse_query(SITE, {**PERIOD, "device": ["desktop"]})
+    rows = []
+    for touched in (touched_sessions(store, period), None):
+        sql = Sql(store.db)
+        text = session_rows(sql, period, ("views", "visitor_id"), touched)
+        rows.append(store.rows(f"SELECT * FROM ({text}) ORDER BY session_key", sql.params))
+    assert rows[0] == rows[1] and len(rows[0]) == before[5]["sessions"]
 
 
 def test_vitals_from_rollups_match_raw_events(store: Store) -> None:
