@@ -218,10 +218,12 @@ def run_query_bench(args: argparse.Namespace) -> int:
         directory.mkdir(parents=True, exist_ok=True)
         settings = Settings(data_dir=str(directory), database="qbench")
         store = Store.open(settings)
+        # A kept store may come from an older version: brought up to date as a server
+        # starting on it would (before any timing).
+        apply_migrations(store, retention_days=400)
         if args.reuse:
             meta = msgspec.json.decode(meta_file.read_bytes(), type=_Meta)
         else:
-            apply_migrations(store, retention_days=400)
             end = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
             fill_seconds, settle_seconds = _fill(store, args.events, args.chunk, end)
             meta = _Meta(args.events, end, round(fill_seconds, 1), round(settle_seconds, 1))
