@@ -126,7 +126,10 @@ class LiveHub:
             yield ServerSentEventMessage(event="snapshot", data=_encode(first))
             while (left := deadline - loop.time()) > 0:
                 try:
-                    data = await asyncio.wait_for(queue.get(), timeout=min(left, 15.0))
+                    # Not wait_for: it can lose the cancellation of a closed stream
+                    # (app/waits.py).
+                    async with asyncio.timeout(min(left, 15.0)):
+                        data = await queue.get()
                 except TimeoutError:
                     yield ServerSentEventMessage(comment="keep-alive")
                     continue

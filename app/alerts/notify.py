@@ -36,6 +36,7 @@ from app.alerts.lease import Claims
 from app.alerts.notice import Notice
 from app.alerts.rules import Channel
 from app.alerts.store import AlertStore, DeliveryRow
+from app.waits import wait_set
 
 __all__ = ["MAX_BACKOFF", "SENDERS", "Notifier"]
 
@@ -122,8 +123,7 @@ class Notifier:
                 self._queue.put_nowait(row)
             self._wake.clear()
             delay = self._heap[0][0] - now if self._heap else None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            await wait_set(self._wake, delay)
 
     async def _send_forever(self) -> None:
         while True:

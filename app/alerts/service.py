@@ -57,6 +57,7 @@ from app.alerts.store import (
 )
 from app.config import Settings
 from app.scale.keys import Keys
+from app.waits import wait_set
 
 __all__ = ["AlertService", "RoundReport", "notice_of"]
 
@@ -259,8 +260,7 @@ class AlertService:
                     )
             self._wake.clear()
             delay = max(self.interval - (time.monotonic() - began), 0.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            await wait_set(self._wake, delay)
 
     # -- one round ----------------------------------------------------------------------
 

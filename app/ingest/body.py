@@ -85,7 +85,8 @@ async def drain(
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            message = await asyncio.wait_for(receive(), left)
+            async with asyncio.timeout(left):  # not wait_for: see app/waits.py
+                message = await receive()
             if message["type"] != "http.request":
                 return True  # the client went away: nothing left to read
             drained += len(message.get("body", b""))
