@@ -106,6 +106,7 @@ def _by_session(query: Query) -> bool:
 _LEVELS_SQL = ", ".join(str(level) for level in LEVELS)
 _STATE = f"quantilesTDigestState({_LEVELS_SQL})(value) AS q"
 _NO_STATE = "0 AS q"
+_FINAL = f"quantilesTDigest({_LEVELS_SQL})(value) AS q"
 
 
 def _raw_part(
@@ -117,27 +118,37 @@ def _raw_part(
     *,
     states: bool,
     found: Sessions | None = None,
+    final: bool = False,
 ) -> str:
     """(dim, name, dim_value, n, g, p, q) of raw vital events in `ranges`, one row per
-    dimension value, as the rollup's view makes them (with the filters, if any)."""
-    whole = "('', site_id)" if query.sites else "('', '')"  # several sites: per site
-    pairs = ", ".join(
-        f"({sql.bind(dim, 'String')}, toString({_ROLLUP_DIMENSIONS[dim]}))" if dim else whole
-        for dim in dims
-    )
-    within = " OR ".join(
-        f"(ts >= {sql.instant(start)} AND ts < {sql.instant(end)})" for start, end in ranges
-    )
+    dimension value, as the rollup's view makes them (with the filters, if any); q is the
+    t-digest state, 0 without `states`, and the percentiles themselves when `final`.
+
+    One scan, one grouping set per dimension (`(name)` for the whole site, per site with
+    several; `(name, value)` for the others): each event is aggregated once per set
+    without being copied per dimension first, as an ARRAY JOIN would (1.5x the time on
+    a month of a site's vitals with a device filter)."""
+    keys = {dim: f"toString({_ROLLUP_DIMENSIONS[dim]})" for dim in dims if dim}
+    whole = "site_id" if query.sites else "''"  # several sites: the whole of each
+    whole_set = "(name, site_id)" if query.sites else "(name)"
+    sets = [f"(name, {keys[dim]})" if dim else whole_set for dim in dims]
+
+    def by_set(then: Callable[[str, str], str], otherwise: str) -> str:
+        """`then(dim, key)` of the set a row was grouped by, `otherwise` for the whole."""
+        if not keys:
+            return otherwise
+        cases = ", ".join(f"grouping({key}) = 0, {then(d, key)}" for d, key in keys.items())
+        return f"multiIf({cases}, {otherwise})"
+
+    dim = by_set(lambda d, _key: f"'{d}'", "''")
+    value = by_set(lambda _d, key: key, whole)
+    within = " OR ".join(sql.ts_range(start, end) for start, end in ranges)
     conditions = _conditions(sql, query, names, found, ranges_condition=within)
-    if len(ranges) > 1:  # edge ranges lie within one UTC day each: let the key skip the rest
-        days = [start.astimezone(dt.UTC).date() for start, _ in ranges]
-        conditions.append(f"toDate(ts) IN {sql.bind(days, 'Array(Date)')}")
     return (
-        "SELECT pair.1 AS dim, name, pair.2 AS dim_value, count() AS n, "
+        f"SELECT {dim} AS dim, name, {value} AS dim_value, count() AS n, "
         "countIf(rating = 'good') AS g, countIf(rating = 'poor') AS p, "
-        f"{_STATE if states else _NO_STATE} FROM {sql.table('events')} "
-        f"ARRAY JOIN [{pairs}] AS pair WHERE {' AND '.join(conditions)} "
-        "GROUP BY dim, name, dim_value"
+        f"{_FINAL if final else _STATE if states else _NO_STATE} FROM {sql.table('events')} "
+        f"WHERE {' AND '.join(conditions)} GROUP BY GROUPING SETS ({', '.join(sets)})"
     )
 
 
@@ -345,6 +356,8 @@ def _merge(
     `query` (None: nothing after the cached part); `shown_values` is `by` and the limit."""
     sql = Sql(store.db)
     by, limit = shown_values
+    if cached is None and query is not None and query.filters:
+        return store.rows(_raw_merge(sql, query, names, by, limit, dims, found), sql.params)
 
     def sources(dims: tuple[str, ...], *, states: bool) -> str:
         parts = [_cached_rows(cached, states=states)] if cached else []
@@ -367,6 +380,34 @@ def _merge(
         "GROUP BY dim, name, dim_value ORDER BY dim, name, samples DESC, dim_value"
     )
     return store.rows(text, sql.params)
+
+
+def _raw_merge(
+    sql: Sql,
+    query: Query,
+    names: tuple[str, ...],
+    by: str,
+    limit: int,
+    dims: tuple[str, ...],
+    found: Sessions | None,
+) -> str:
+    """`_merge` of a period read wholly from raw events (a filter): one scan makes the
+    final figures of every value, and the `limit` values of `by` with the most samples
+    are picked from them by rank (no states to merge, no second scan for the top)."""
+    period = ((query.start, query.end),)
+    grouped = _raw_part(sql, query, names, dims, period, states=False, final=True, found=found)
+    shown = ""
+    if by:
+        totals = f"SELECT *, sum(n) OVER (PARTITION BY dim, dim_value) AS total FROM ({grouped})"
+        grouped = (
+            "SELECT *, dense_rank() OVER (PARTITION BY dim ORDER BY total DESC, dim_value) "
+            f"AS place FROM ({totals})"
+        )
+        shown = f"WHERE dim != {sql.bind(by, 'String')} OR place <= {sql.bind(limit, 'UInt32')} "
+    return (
+        f"SELECT dim, name, dim_value, n, g, p, q FROM ({grouped}) {shown}"
+        "ORDER BY dim, name, n DESC, dim_value"
+    )
 
 
 def _attribution(rows: list[tuple[Any, ...]], names: tuple[str, ...]) -> dict[str, list[Any]]:
