@@ -28,6 +28,7 @@ from app.query.sql import (
     SESSION_SUMS,
     Sql,
     Touched,
+    first_open_day,
     metric_columns,
     needs_of,
     session_ratio,
@@ -43,7 +44,6 @@ from app.query.traffic import (
     slot_floor,
 )
 from app.store.client import Store
-from app.store.closing import closed_horizon
 
 __all__ = ["OVERVIEW_METRICS", "breakdown", "overview", "overview_by_site", "timeseries"]
 
@@ -88,8 +88,7 @@ def _overviews(store: Store, periods: list[Query]) -> list[dict[str, dict[str, A
     else:
         span = msgspec.structs.replace(periods[0], start=min(p.start for p in periods))
         touched = touched_sessions(store, span)
-        horizon = closed_horizon(store)
-        closed = horizon[0] if horizon else None
+        closed = first_open_day(store, touched)
         parts = [
             f"SELECT {n} AS period, {_unfiltered(sql, period, touched, closed)}"
             for n, period in enumerate(periods)
@@ -216,11 +215,11 @@ def _session_series(
         return values
     sql = Sql(store.db)
     bucket = buckets.bucket_sql(period.interval, sql.bind(period.tz, "String"))
-    horizon = closed_horizon(store)
+    touched = touched_sessions(store, period)
     # Closed slots only where every bucket boundary is on a quarter hour (any zone in use).
     interior = [s for s in starts if period.start < s < period.end]
-    closed = horizon[0] if horizon and not period.filters and slot_aligned(interior) else None
-    touched = touched_sessions(store, period)
+    aligned = not period.filters and slot_aligned(interior)
+    closed = first_open_day(store, touched) if aligned else None
     if period.filters:
         rows = session_rows(sql, period, needs_of(names), touched)
         start_bucket = bucket("toDateTime(session_start, 'UTC')")

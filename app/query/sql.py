@@ -25,6 +25,7 @@ import msgspec
 
 from app.query.params import DIMENSIONS, Filter, Query
 from app.store.client import Store
+from app.store.horizon import first_open_day_sql, read_horizon
 
 __all__ = [
     "BOUNCE",
@@ -39,6 +40,7 @@ __all__ = [
     "Sql",
     "Touched",
     "filter_condition",
+    "first_open_day",
     "metric_columns",
     "needs_of",
     "session_ratio",
@@ -82,7 +84,7 @@ class Sql:
     def closed_horizon(self) -> str:
         """The first instant of the first day not closed (app/store/closing.py), as a
         scalar subquery (1970-01-02 before any day is closed)."""
-        return f"toDateTime64((SELECT max(day) + 1 FROM {self.table('closed_days')}), 3, 'UTC')"
+        return f"toDateTime64({first_open_day_sql(self.table('closed_days'))}, 3, 'UTC')"
 
     def site(self, query: Query, column: str = "site_id") -> str:
         """The condition on the site column: the query's site, or its `sites`."""
@@ -181,10 +183,20 @@ def touched_sessions(store: Store, query: Query) -> Touched | None:
     rows = store.rows(text, sql.params)
     if len(rows) > MAX_BOUND_TOUCHED:
         return None
-    day, closed = store.rows(f"SELECT max(day) + 1, count() FROM {sql.table('closed_days')}")[0]
+    horizon = read_horizon(store)
     return Touched(
-        tuple((key, _utc(start)) for key, start in rows), closed_until=day if closed else None
+        tuple((key, _utc(start)) for key, start in rows),
+        closed_until=horizon.day if horizon else None,
     )
+
+
+def first_open_day(store: Store, touched: Touched | None) -> dt.date | None:
+    """The closed horizon's day (None before any day is closed): as read with the touched
+    sessions, or read now when they were too many to look up."""
+    if touched is not None:
+        return touched.closed_until
+    horizon = read_horizon(store)
+    return horizon.day if horizon else None
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:

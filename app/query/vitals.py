@@ -293,10 +293,10 @@ def _segments(
     period's end), keyed also by each hour's samples and cached with the closed days —
     and the rest of the period, read anew (None when there is none)."""
     start, end = query.start.astimezone(dt.UTC), query.end.astimezone(dt.UTC)
-    horizon = dt.datetime.combine(known.horizon, dt.time(), dt.UTC)
+    horizon = known.horizon.start
     settled_from = max(start, horizon)
     live_from = max(settled_from, min(end, _hour(now)))
-    key: tuple[Any, ...] = (known.recorded, query.site, query.metrics, query.by)
+    key: tuple[Any, ...] = (known.horizon.recorded, query.site, query.metrics, query.by)
     segments: list[tuple[Query, Hashable]] = []
     if start < horizon:
         closed_end = min(end, horizon)

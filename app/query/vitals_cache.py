@@ -1,14 +1,14 @@
 """A per-process cache of the settled part of a vitals period, merged once.
 
-A period's days before the closed horizon (the day after the last one the pages closer
-recorded in `closed_days`, app/store/closing.py) can no longer change: ingest drops every event that
-could still belong to them (`app/store/closer.py`). The hours after the horizon, up to
-the current one, change only when late events arrive, and then their sample counts in
-`vitals_hourly` grow. So the t-digest states of a period's closed days, and of its later
-hours before the current one, merged per (dimension, metric, value), give the same
-answer on every query as long as the horizon and those counts stay; the first query keeps
-them in a small Memory table, and a repeated one merges those rows and reads only the
-current hour.
+A period's days before the closed horizon (the first day not recorded in `closed_days`
+by app/store/closing.py, read through app/store/horizon.py) can no longer change:
+ingest drops every event that could still belong to them (`app/store/closer.py`). The
+hours after the horizon, up to the current one, change only when late events arrive,
+and then their sample counts in `vitals_hourly` grow. So the t-digest states of a
+period's closed days, and of its later hours before the current one, merged per
+(dimension, metric, value), give the same answer on every query as long as the horizon
+and those counts stay; the first query keeps them in a small Memory table, and a
+repeated one merges those rows and reads only the current hour.
 
 Embedded store only: chdb is one process's engine, so the tables and the bookkeeping here
 belong to this process alone (a ClickHouse server is shared by workers). Bounded: at most
@@ -20,7 +20,6 @@ a new entry, and the stale one ages out.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -28,6 +27,7 @@ from collections.abc import Callable, Hashable
 import msgspec
 
 from app.store.client import Store
+from app.store.horizon import HORIZON_COLUMNS, Horizon, first_open_day_sql, horizon_from
 
 __all__ = [
     "CACHED_PERIODS",
@@ -51,12 +51,11 @@ _entries: OrderedDict[Hashable, int] = OrderedDict()
 
 class Settled(msgspec.Struct, frozen=True):
     """What a cache entry's key is made of: the closed horizon (the first day that may
-    still change), where and when its last closed day was recorded, and the vital
-    samples of each UTC hour from the horizon on, as (Unix time, samples), in order
-    (an hour absent has none)."""
+    still change, and where and when its last closed day was recorded), and the vital
+    samples of each UTC hour from the horizon on, as (Unix time, samples), in order (an
+    hour absent has none)."""
 
-    horizon: dt.date
-    recorded: str
+    horizon: Horizon
     samples: tuple[tuple[int, int], ...]
 
 
@@ -66,18 +65,19 @@ def settled(store: Store, site: str) -> Settled | None:
     if not store.embedded:
         return None
     closed_days = store.table("closed_days")
-    day, recorded, count, samples = store.rows(
-        f"SELECT max(day) + 1, toString(max(closed_at)), count(), "
+    *row, samples = store.rows(
+        f"SELECT {HORIZON_COLUMNS}, "
         f"(SELECT groupArray((toUnixTimestamp(hour), n)) FROM (SELECT hour, sum(samples) AS n "
         f"FROM {store.table('vitals_hourly')} WHERE site_id = {{site:String}} AND dim = '' "
-        f"AND hour >= (SELECT toDateTime(max(day) + 1, 'UTC') FROM {closed_days}) "
+        f"AND hour >= toDateTime({first_open_day_sql(closed_days)}, 'UTC') "
         "GROUP BY hour ORDER BY hour)) "
         f"FROM {closed_days}",
         {"site": site},
     )[0]
-    if not count:
+    horizon = horizon_from(store.db, row)
+    if horizon is None:
         return None
-    return Settled(day, f"{store.db}@{recorded}", tuple((int(h), int(n)) for h, n in samples))
+    return Settled(horizon, tuple((int(h), int(n)) for h, n in samples))
 
 
 def clear_cache() -> None:

@@ -4,9 +4,9 @@ A UTC day is *closed* once ingest drops every event that could still belong to i
 events are older than `BEACON_MAX_EVENT_AGE_HOURS` plus a day (`closable_until`). Then
 every rollup worth finalizing copies that day, merged, into a table of plain numbers (or
 of merged states, where a count must stay distinct across days), and the day is recorded
-in `closed_days` — one horizon for all of them (sql/031). Readers take the days before
-the horizon from the copies and the rest from the rollups and raw events: the settled
-segments and the live edge.
+in `closed_days` — one horizon for all of them (sql/031, read by `app/store/horizon.py`).
+Readers take the days before the horizon from the copies and the rest from the rollups
+and raw events: the settled segments and the live edge.
 
 A copy is a declaration (`ClosedCopy`): its target table and the SELECTs that make the
 target's rows of the days a `{where}` condition names. Adding one is adding a
@@ -40,8 +40,6 @@ __all__ = [
     "ClosedCopy",
     "close_again",
     "close_days",
-    "closed_horizon",
-    "closed_horizon_sql",
     "reclose_site_days",
 ]
 
@@ -118,20 +116,6 @@ def closable_until(now: dt.datetime, max_event_age: dt.timedelta) -> dt.date:
     """The first day ingest may still add to (events older than the maximum age are
     dropped): every day before it can be closed for good."""
     return (now - max_event_age - dt.timedelta(days=1)).astimezone(dt.UTC).date()
-
-
-def closed_horizon_sql(store: Store) -> str:
-    """A scalar subquery: the first day not closed (1970-01-02 when none is)."""
-    return f"(SELECT max(day) + 1 FROM {store.table('closed_days')})"
-
-
-def closed_horizon(store: Store) -> tuple[dt.date, str] | None:
-    """The first day not closed and when the last one was recorded (what a process's
-    caches of closed numbers are keyed by), or None before the first closed day."""
-    day, recorded, count = store.rows(
-        f"SELECT max(day) + 1, toString(max(closed_at)), count() FROM {store.table('closed_days')}"
-    )[0]
-    return (day, f"{store.db}@{recorded}") if count else None
 
 
 def _statements(store: Store, copy: ClosedCopy, where: str) -> list[str]:

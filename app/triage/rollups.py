@@ -40,7 +40,7 @@ from typing import Any
 import msgspec
 
 from app.store.client import Store
-from app.store.closing import closed_horizon_sql
+from app.store.horizon import first_open_day_sql
 
 __all__ = [
     "CACHED_DAYS",
@@ -202,7 +202,7 @@ def _whole_days(
     today) summed into one mapping (cached), then each open day (today, or later); and
     the closed horizon (None when no day of the range has errors)."""
     totals = store.rows(
-        f"SELECT day, sum(events), {closed_horizon_sql(store)} "
+        f"SELECT day, sum(events), {first_open_day_sql(store.table('closed_days'))} "
         f"FROM {store.table('issues_by_day')} WHERE site_id = {{site:String}} "
         "AND day >= {d0:Date} AND day < {d1:Date} GROUP BY day",
         {"site": site, "d0": first, "d1": last},
@@ -598,7 +598,7 @@ def _closed_horizon(store: Store) -> dt.datetime:
         known = _horizons.get(key)
     if known is not None and now - known[1] < HORIZON_SECONDS:
         return known[0]
-    day: dt.date = store.rows(f"SELECT {closed_horizon_sql(store)}")[0][0]
+    day: dt.date = store.rows(f"SELECT {first_open_day_sql(store.table('closed_days'))}")[0][0]
     horizon = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
     with _closed_lock:
         _horizons[key] = (horizon, now)

@@ -15,6 +15,7 @@ from app.query.sql import Sql, session_rows, touched_sessions
 from app.store.client import Store
 from app.store.closer import SETTLE_MARGIN, settle_sessions
 from app.store.closing import closable_until, close_days
+from app.store.horizon import read_horizon
 
 END = dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)  # not midnight: raw edges at both ends
 PERIOD = {"from": [(END - dt.timedelta(days=30)).isoformat()], "to": [END.isoformat()]}
@@ -199,3 +200,27 @@ def test_vitals_cache_is_bounded(store: Store) -> None:
         period = {"from": [start.isoformat()], "to": [END.isoformat()]}
         assert vitals.vitals(store, parse_query(SITE, period))["metrics"]["LCP"]["samples"]
     assert vitals_cache.cached_entries() == vitals_cache.CACHED_PERIODS
+
+
+def test_every_reader_sees_one_horizon(store: Store) -> None:
+    """The horizon (app/store/horizon.py) before any closed day, and after each run of the
+    closer: the day after the last closed one, with a marker that changes with it, the
+    same in the vitals cache's key, the touched-sessions look-up and the scalar subquery."""
+    assert read_horizon(store) is None
+    assert vitals_cache.settled(store, SITE) is None
+    fill_events(store, 20_000, end=END)
+    _settle(store)
+    markers = set()
+    for until in (END.date() - dt.timedelta(days=9), END.date() - dt.timedelta(days=4)):
+        close_days(store, until=until)
+        horizon = read_horizon(store)
+        assert horizon is not None and horizon.day == until
+        assert horizon.start == dt.datetime.combine(until, dt.time(), dt.UTC)
+        markers.add(horizon.recorded)
+        settled = vitals_cache.settled(store, SITE)
+        assert settled is not None and settled.horizon == horizon
+        touched = touched_sessions(store, parse_query(SITE, PERIOD))
+        assert touched is not None and touched.closed_until == until
+        sql = Sql(store.db)
+        assert store.rows(f"SELECT toDate({sql.closed_horizon()})")[0][0] == until
+    assert len(markers) == 2
