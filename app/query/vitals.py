@@ -13,7 +13,9 @@ raw events — in one query with the totals, the attribution targets and the bre
 (percentiles only for the values shown). Its part before the current hour is merged
 once per process and kept (`app/query/vitals_cache.py`): closed days never change, and
 later hours are kept as long as their sample counts do not. With filters, raw vital
-events.
+events, in one scan (a grouping set per dimension); with filters on the vitals' own
+columns (page, route, device, browser, country, target) their part before the current
+hour is kept likewise.
 """
 
 from __future__ import annotations
@@ -296,7 +298,13 @@ def _segments(
     horizon = known.horizon.start
     settled_from = max(start, horizon)
     live_from = max(settled_from, min(end, _hour(now)))
-    key: tuple[Any, ...] = (known.horizon.recorded, query.site, query.metrics, query.by)
+    key: tuple[Any, ...] = (
+        known.horizon.recorded,
+        query.site,
+        query.metrics,
+        query.by,
+        query.filters,
+    )
     segments: list[tuple[Query, Hashable]] = []
     if start < horizon:
         closed_end = min(end, horizon)
@@ -310,6 +318,14 @@ def _segments(
     live_start = max(start, live_from)
     live = msgspec.structs.replace(query, start=live_start) if live_start < end else None
     return segments, live
+
+
+def _settles(query: Query) -> bool:
+    """Whether the part of `query` before the current hour stays as it is once read: its
+    filters (if any) are on the vital's own columns, fixed at ingest, so that only a new
+    sample can change it, and a new sample changes the hour's sample count, which keys
+    the cached part (a filter through the sessions can change as a session goes on)."""
+    return all(spec.dimension in _ROLLUP_DIMENSIONS for spec in query.filters)
 
 
 def _aggregate(
@@ -328,10 +344,11 @@ def _aggregate(
     states of every page is most of the cost. Without filters, the part that cannot
     change (closed days, and later hours whose samples are as when they were read) is
     merged once per process and kept (`vitals_cache`); only the current hour is read anew.
+    So is the raw part of a period with filters on the vitals' own columns (`_settles`).
     """
     dims = ("", "target", by) if by else ("", "target")
     shown = (by, query.limit)
-    if known is None or query.filters:
+    if known is None or not _settles(query):
         found = look_up(store, query)[0] if _by_session(query) else None
         return _merge(store, query, names, shown, dims, None, found)
     segments, live = _segments(query, known, dt.datetime.now(dt.UTC))

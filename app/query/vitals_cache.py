@@ -39,7 +39,11 @@ __all__ = [
     "settled",
 ]
 
-CACHED_PERIODS = 8
+#: A period usually takes two entries (its closed days, then its later settled hours),
+#: and a dashboard's vitals view asks two periods at once (the totals, and a breakdown):
+#: room for that unfiltered and with a few filters. An entry holds one merged t-digest
+#: per (dimension value, metric): 280 bytes a row, 0.6 MiB for 455 pages at 100M events.
+CACHED_PERIODS = 16
 _TABLES = tuple(f"vitals_closed_cache_{slot}" for slot in range(CACHED_PERIODS))
 _STATE_TYPE = "AggregateFunction(quantilesTDigest(0.5, 0.75, 0.9, 0.95, 0.99), Float64)"
 
