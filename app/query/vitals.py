@@ -132,13 +132,19 @@ def _raw_part(
     a month of a site's vitals with a device filter)."""
     keys = {dim: f"toString({_ROLLUP_DIMENSIONS[dim]})" for dim in dims if dim}
     whole = "site_id" if query.sites else "''"  # several sites: the whole of each
-    whole_set = "(name, site_id)" if query.sites else "(name)"
-    sets = [f"(name, {keys[dim]})" if dim else whole_set for dim in dims]
+    whole_set = ("name", "site_id") if query.sites else ("name",)
+    sets = [("name", keys[dim]) if dim else whole_set for dim in dims]
+    if len(sets) == 1:  # one dimension: a plain GROUP BY
+        group_by = ", ".join(sets[0])
+    else:
+        group_by = f"GROUPING SETS ({', '.join('(' + ', '.join(s) + ')' for s in sets)})"
 
     def by_set(then: Callable[[str, str], str], otherwise: str) -> str:
         """`then(dim, key)` of the set a row was grouped by, `otherwise` for the whole."""
         if not keys:
             return otherwise
+        if len(sets) == 1:
+            return then(*next(iter(keys.items())))
         cases = ", ".join(f"grouping({key}) = 0, {then(d, key)}" for d, key in keys.items())
         return f"multiIf({cases}, {otherwise})"
 
@@ -150,7 +156,7 @@ def _raw_part(
         f"SELECT {dim} AS dim, name, {value} AS dim_value, count() AS n, "
         "countIf(rating = 'good') AS g, countIf(rating = 'poor') AS p, "
         f"{_FINAL if final else _STATE if states else _NO_STATE} FROM {sql.table('events')} "
-        f"WHERE {' AND '.join(conditions)} GROUP BY GROUPING SETS ({', '.join(sets)})"
+        f"WHERE {' AND '.join(conditions)} GROUP BY {group_by}"
     )
 
 
