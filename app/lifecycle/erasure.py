@@ -38,10 +38,8 @@ from typing import Any, Literal
 import msgspec
 
 from app.lifecycle.registry import DERIVED, EVENTS_PARTITION, KEPT, SOURCE, Derived
-from app.query import vitals_cache
-from app.store import closing
+from app.store import closing, settled_cache
 from app.store.client import Store
-from app.triage import rollups as issue_rollups
 
 __all__ = [
     "CLOSERS",
@@ -87,9 +85,9 @@ def _now() -> dt.datetime:
 
 
 def clear_caches() -> None:
-    """Forget what this process keeps of data that changed under it."""
-    vitals_cache.clear_cache()
-    issue_rollups.clear_cache()
+    """Forget what this process keeps of data that changed under it (every cache of
+    settled numbers: app/store/settled_cache.py)."""
+    settled_cache.clear_all()
 
 
 def _sessions_of(store: Store, site: str, kind: str, value: str, *, hashed: bool) -> list[str]:

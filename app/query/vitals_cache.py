@@ -10,24 +10,24 @@ period's closed days, and of its later hours before the current one, merged per
 and those counts stay; the first query keeps them in a small Memory table, and a
 repeated one merges those rows and reads only the current hour.
 
-Embedded store only: chdb is one process's engine, so the tables and the bookkeeping here
-belong to this process alone (a ClickHouse server is shared by workers). Bounded: at most
-`CACHED_PERIODS` entries, one table each, least recently used refilled first. An entry's
-key holds the horizon, where and when it was recorded and, for hours after it, their
-sample counts: a moved horizon, a new hour, a late sample (or a recreated database) makes
-a new entry, and the stale one ages out.
+Embedded store only: chdb is one process's engine, so the tables and the bookkeeping (a
+`SettledCache` of slots, app/store/settled_cache.py) belong to this process alone (a
+ClickHouse server is shared by workers). Bounded: at most `CACHED_PERIODS` entries, one
+table each, least recently used refilled first. An entry's key holds the horizon, where
+and when it was recorded and, for hours after it, their sample counts: a moved horizon,
+a new hour, a late sample (or a recreated database) makes a new entry, and the stale one ages out.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
 import msgspec
 
 from app.store.client import Store
 from app.store.horizon import HORIZON_COLUMNS, Horizon, first_open_day_sql, horizon_from
+from app.store.settled_cache import SettledCache
 
 __all__ = [
     "CACHED_PERIODS",
@@ -49,8 +49,10 @@ _STATE_TYPE = "AggregateFunction(quantilesTDigest(0.5, 0.75, 0.9, 0.95, 0.99), F
 
 #: Held while an entry is filled or read: a query must not read a table being refilled.
 cache_lock = threading.RLock()
-#: Entry key -> the slot of its table, least recently used first.
-_entries: OrderedDict[Hashable, int] = OrderedDict()
+#: Entry key -> the slot of its table.
+_entries: SettledCache[Hashable, int] = SettledCache(
+    "vitals settled parts", CACHED_PERIODS, lock=cache_lock
+)
 
 
 class Settled(msgspec.Struct, frozen=True):
@@ -103,11 +105,10 @@ def cached_table(
     parameters). Call with `cache_lock` held, and read the table before releasing it."""
     slot = _entries.get(key)
     if slot is not None:
-        _entries.move_to_end(key)
         return store.table(_TABLES[slot])
-    if len(_entries) == CACHED_PERIODS:
-        _entries.popitem(last=False)
-    slot = min(set(range(CACHED_PERIODS)) - set(_entries.values()))
+    free = sorted(set(range(CACHED_PERIODS)) - set(_entries.values()))
+    slot = free[0] if free else _entries.pop_oldest()
+    assert slot is not None
     table = store.table(_TABLES[slot])
     store.command(
         f"CREATE TABLE IF NOT EXISTS {table} (dim LowCardinality(String), "
@@ -117,5 +118,5 @@ def cached_table(
     store.command(f"TRUNCATE TABLE {table}")
     text, params = fill(table)
     store.command(text, params)
-    _entries[key] = slot
+    _entries.put(key, slot)
     return table

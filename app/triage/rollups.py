@@ -15,7 +15,7 @@ ids rotate every UTC day (app/ingest/visitor.py), so a person is a new visitor e
 anyway and the sum equals the distinct count over the period, except for a session that
 errs on both sides of midnight (it keeps its visitor id and counts on both days).
 
-Per-process caches, so that a repeated read merges few states:
+Per-process caches (app/store/settled_cache.py), so that a repeated read merges few states:
 - what cannot change any more: the closed days' sums of the list (`_finalized_sums`), a
   partial edge day of the list that is closed (`_closed_edges`), and an issue's period up
   to the closed horizon (`_closed_details`). Closed days stay as the closer wrote them
@@ -32,15 +32,14 @@ list and details separately); the caches are bounded (`CACHED_DAYS`, `CACHED_SUM
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
-from collections import OrderedDict
 from typing import Any
 
 import msgspec
 
 from app.store.client import Store
 from app.store.horizon import first_open_day_sql
+from app.store.settled_cache import SettledCache
 
 __all__ = [
     "CACHED_DAYS",
@@ -152,26 +151,33 @@ def _edge_filter(
 
 # -- counts ----------------------------------------------------------------------------
 
+_PerIssue = dict[str, tuple[int, int, int]]  # fingerprint -> (events, users, sessions)
 _DayKey = tuple[str, str, dt.date]  # (store, site, day)
 _SumKey = tuple[str, str, tuple[tuple[dt.date, int], ...]]  # (store, site, days and totals)
-_closed_days: OrderedDict[_DayKey, tuple[int, dict[str, tuple[int, int, int]]]] = OrderedDict()
-_closed_sums: OrderedDict[_SumKey, dict[str, tuple[int, int, int]]] = OrderedDict()
 _FinalKey = tuple[str, str, dt.date, dt.date]  # (store, site, first day, end day)
-_finalized_sums: OrderedDict[_FinalKey, dict[str, tuple[int, int, int]]] = OrderedDict()
 _EdgeKey = tuple[str, str, dt.datetime, dt.datetime]  # (store, site, range)
-_closed_edges: OrderedDict[_EdgeKey, dict[str, tuple[int, int, int]]] = OrderedDict()
-_closed_lock = threading.Lock()
+#: A day after the horizon, under the rollup's event total it was read with.
+_closed_days: SettledCache[_DayKey, tuple[int, _PerIssue]] = SettledCache(
+    "issue days after the horizon", CACHED_DAYS
+)
+_closed_sums: SettledCache[_SumKey, _PerIssue] = SettledCache("issue day sums", CACHED_SUMS)
+_finalized_sums: SettledCache[_FinalKey, _PerIssue] = SettledCache(
+    "issue closed-day sums", CACHED_SUMS
+)
+_closed_edges: SettledCache[_EdgeKey, _PerIssue] = SettledCache("issue closed edges", CACHED_SUMS)
 
 
 def clear_cache() -> None:
     """Forget every cached day (benchmarks measure a cold process with it)."""
-    with _closed_lock:
-        _closed_days.clear()
-        _closed_sums.clear()
-        _finalized_sums.clear()
-        _closed_edges.clear()
-        _closed_details.clear()
-        _horizons.clear()
+    for cache in (
+        _closed_days,
+        _closed_sums,
+        _finalized_sums,
+        _closed_edges,
+        _closed_details,
+        _horizons,
+    ):
+        cache.clear()
 
 
 def _store_key(store: Store) -> str:
@@ -227,11 +233,9 @@ def _finalized_sum(
     """Counts per issue summed over the finalized days in [first, until) (cached: a day
     in `issue_days_closed` never changes, the closer writes it once)."""
     key = (_store_key(store), site, first, until)
-    with _closed_lock:
-        summed = _finalized_sums.get(key)
-        if summed is not None:
-            _finalized_sums.move_to_end(key)
-            return summed
+    summed = _finalized_sums.get(key)
+    if summed is not None:
+        return summed
     rows = store.rows(
         "SELECT fingerprint, sum(events), sum(users), sum(sessions) "
         f"FROM {store.table('issue_days_closed')} WHERE site_id = {{site:String}} "
@@ -239,10 +243,7 @@ def _finalized_sum(
         {"site": site, "d0": first, "d1": until},
     )
     summed = {fp: (events, users, sessions) for fp, events, users, sessions in rows}
-    with _closed_lock:
-        _finalized_sums[key] = summed
-        while len(_finalized_sums) > CACHED_SUMS:
-            _finalized_sums.popitem(last=False)
+    _finalized_sums.put(key, summed)
     return summed
 
 
@@ -251,20 +252,17 @@ def _closed_sum(
 ) -> dict[str, tuple[int, int, int]]:
     """Counts per issue summed over closed days, given as (day, rollup events total)."""
     key = (_store_key(store), site, closed)
-    with _closed_lock:
-        summed = _closed_sums.get(key)
-        if summed is not None:
-            _closed_sums.move_to_end(key)
-            return summed
-        days: dict[dt.date, dict[str, tuple[int, int, int]]] = {}
-        missing = []
-        for day, total in closed:
-            cached = _closed_days.get((key[0], site, day))
-            if cached is not None and cached[0] == total:
-                _closed_days.move_to_end((key[0], site, day))
-                days[day] = cached[1]
-            else:
-                missing.append(day)
+    summed = _closed_sums.get(key)
+    if summed is not None:
+        return summed
+    days: dict[dt.date, _PerIssue] = {}
+    missing = []
+    for day, total in closed:
+        cached = _closed_days.get((key[0], site, day))
+        if cached is not None and cached[0] == total:
+            days[day] = cached[1]
+        else:
+            missing.append(day)
     fetched = _day_rows(store, site, missing) if missing else {}
     days.update(fetched)
     combined: dict[str, tuple[int, int, int]] = {}
@@ -276,21 +274,16 @@ def _closed_sum(
                 if had is None
                 else (had[0] + events, had[1] + users, had[2] + sessions)
             )
-    with _closed_lock:
-        consistent = True
-        for day, total in closed:
-            if day in fetched:
-                # Cached under the total of what was read: events that arrived after the
-                # check make the next check miss and read the day again.
-                read = sum(counts[0] for counts in fetched[day].values())
-                _closed_days[(key[0], site, day)] = (read, fetched[day])
-                consistent = consistent and read == total
-        if consistent:
-            _closed_sums[key] = combined
-        while len(_closed_days) > CACHED_DAYS:
-            _closed_days.popitem(last=False)
-        while len(_closed_sums) > CACHED_SUMS:
-            _closed_sums.popitem(last=False)
+    consistent = True
+    for day, total in closed:
+        if day in fetched:
+            # Cached under the total of what was read: events that arrived after the
+            # check make the next check miss and read the day again.
+            read = sum(counts[0] for counts in fetched[day].values())
+            _closed_days.put((key[0], site, day), (read, fetched[day]))
+            consistent = consistent and read == total
+    if consistent:
+        _closed_sums.put(key, combined)
     return combined
 
 
@@ -344,16 +337,11 @@ def _closed_edge(
 ) -> dict[str, tuple[int, int, int]]:
     """`_edge_rows` of a range on a closed day (cached: ingest adds nothing to it)."""
     key = (_store_key(store), site, aware(lo), aware(hi))
-    with _closed_lock:
-        cached = _closed_edges.get(key)
-        if cached is not None:
-            _closed_edges.move_to_end(key)
-            return cached
+    cached = _closed_edges.get(key)
+    if cached is not None:
+        return cached
     rows = _edge_rows(store, site, [(lo, hi)])
-    with _closed_lock:
-        _closed_edges[key] = rows
-        while len(_closed_edges) > CACHED_SUMS:
-            _closed_edges.popitem(last=False)
+    _closed_edges.put(key, rows)
     return rows
 
 
@@ -498,8 +486,11 @@ class _Part:
 
 # (store, site, fingerprint, start) -> (end of the closed segment, its numbers)
 _DetailKey = tuple[str, str, str, dt.datetime]
-_closed_details: OrderedDict[_DetailKey, tuple[dt.datetime, _Part]] = OrderedDict()
-_horizons: dict[str, tuple[dt.datetime, float]] = {}  # store -> (horizon, monotonic time)
+_closed_details: SettledCache[_DetailKey, tuple[dt.datetime, _Part]] = SettledCache(
+    "issue closed segments", CACHED_DETAILS
+)
+#: store -> (horizon, monotonic time it was read)
+_horizons: SettledCache[str, tuple[dt.datetime, float]] = SettledCache("issue horizons", 64)
 
 
 def _period_sql(
@@ -594,14 +585,12 @@ def _closed_horizon(store: Store) -> dt.datetime:
     older horizon only reads more days from the rollups, which keep the closed days too."""
     key = _store_key(store)
     now = time.monotonic()
-    with _closed_lock:
-        known = _horizons.get(key)
+    known = _horizons.get(key)
     if known is not None and now - known[1] < HORIZON_SECONDS:
         return known[0]
     day: dt.date = store.rows(f"SELECT {first_open_day_sql(store.table('closed_days'))}")[0][0]
     horizon = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-    with _closed_lock:
-        _horizons[key] = (horizon, now)
+    _horizons.put(key, (horizon, now))
     return horizon
 
 
@@ -620,10 +609,7 @@ def issue_period(
     moves on: the days closed since are read from the rollups, which keep them."""
     start, end = aware(start), aware(end)
     key = (_store_key(store), site, fingerprint, start)
-    with _closed_lock:
-        cached = _closed_details.get(key)
-        if cached is not None:
-            _closed_details.move_to_end(key)
+    cached = _closed_details.get(key)
     if cached is not None and cached[0] <= end:
         cut, closed = cached
         live = _read_period(store, site, fingerprint, cut, end, cut)[1]
@@ -631,10 +617,7 @@ def issue_period(
         cut = min(max(_closed_horizon(store), start), end)
         closed, live = _read_period(store, site, fingerprint, start, end, cut)
         if cut > start:
-            with _closed_lock:
-                _closed_details[key] = (cut, closed)
-                while len(_closed_details) > CACHED_DETAILS:
-                    _closed_details.popitem(last=False)
+            _closed_details.put(key, (cut, closed))
     whole = closed.merge(live)
     facets = {
         name: sorted(
