@@ -270,18 +270,16 @@ def _cached_rows(table: str, *, states: bool) -> str:
 
 
 def _fill(
-    db: str, query: Query, names: tuple[str, ...], dims: tuple[str, ...], prior: str | None
+    db: str, query: Query, names: tuple[str, ...], dims: tuple[str, ...]
 ) -> Callable[[str], tuple[str, dict[str, Any]]]:
-    """The `INSERT … SELECT` of the part `query` and the rows of the `prior` cached table
-    (the part before it, if any), merged once per value of `dims`."""
+    """The `INSERT … SELECT` of the part `query`, merged once per value of `dims`."""
 
     def insert(table: str) -> tuple[str, dict[str, Any]]:
         sql = Sql(db)
-        parts = [_cached_rows(prior, states=True)] if prior else []
-        parts.append(_sources(sql, query, names, dims, states=True))
         text = (
             f"INSERT INTO {table} SELECT dim, name, dim_value, sum(n), sum(g), sum(p), "
-            f"quantilesTDigestMergeState({_LEVELS_SQL})(q) FROM ({' UNION ALL '.join(parts)}) "
+            f"quantilesTDigestMergeState({_LEVELS_SQL})(q) "
+            f"FROM ({_sources(sql, query, names, dims, states=True)}) "
             "GROUP BY dim, name, dim_value"
         )
         return text, sql.params
@@ -298,8 +296,9 @@ def _segments(
 ) -> tuple[list[tuple[Query, Hashable]], Query | None]:
     """The cacheable parts of the period, each with its cache key — the closed days
     (before the horizon), then the hours after it up to the current one (or the
-    period's end), keyed also by each hour's samples and cached with the closed days —
-    and the rest of the period, read anew (None when there is none)."""
+    period's end), keyed also by each hour's samples — and the rest of the period, read
+    anew (None when there is none). Each part is cached on its own: a new hour or a late
+    sample refills the hours' part only, not the closed days again."""
     start, end = query.start.astimezone(dt.UTC), query.end.astimezone(dt.UTC)
     horizon = known.horizon.start
     settled_from = max(start, horizon)
@@ -356,14 +355,14 @@ def _aggregate(
     shown = (by, query.limit)
     if known is None or not _settles(query):
         found = look_up(store, query)[0] if _by_session(query) else None
-        return _merge(store, query, names, shown, dims, None, found)
+        return _merge(store, query, names, shown, dims, (), found)
     segments, live = _segments(query, known, dt.datetime.now(dt.UTC))
     with vitals_cache.cache_lock:
-        table = None  # each cached part holds the ones before it: the last has them all
-        for part, key in segments:
-            fill = _fill(store.db, part, names, dims, table)
-            table = vitals_cache.cached_table(store, (key, names), fill)
-        return _merge(store, live, names, shown, dims, table)
+        tables = tuple(
+            vitals_cache.cached_table(store, (key, names), _fill(store.db, part, names, dims))
+            for part, key in segments
+        )
+        return _merge(store, live, names, shown, dims, tables)
 
 
 def _merge(
@@ -372,18 +371,18 @@ def _merge(
     names: tuple[str, ...],
     shown_values: tuple[str, int],
     dims: tuple[str, ...],
-    cached: str | None,
+    cached: tuple[str, ...] = (),
     found: Sessions | None = None,
 ) -> list[tuple[Any, ...]]:
-    """`_aggregate` over the rows of the `cached` table (if any) and the sources of
-    `query` (None: nothing after the cached part); `shown_values` is `by` and the limit."""
+    """`_aggregate` over the rows of the `cached` tables (if any) and the sources of
+    `query` (None: nothing after the cached parts); `shown_values` is `by` and the limit."""
     sql = Sql(store.db)
     by, limit = shown_values
-    if cached is None and query is not None and query.filters:
+    if not cached and query is not None and query.filters:
         return store.rows(_raw_merge(sql, query, names, by, limit, dims, found), sql.params)
 
     def sources(dims: tuple[str, ...], *, states: bool) -> str:
-        parts = [_cached_rows(cached, states=states)] if cached else []
+        parts = [_cached_rows(table, states=states) for table in cached]
         if query is not None:
             parts.append(_sources(sql, query, names, dims, states=states, found=found))
         return " UNION ALL ".join(parts)
@@ -499,7 +498,7 @@ def vitals_by_site(store: Store, query: Query) -> dict[str, dict[str, Any]]:
     what the alert evaluator asks of many sites at once."""
     names = tuple(m.upper() for m in query.metrics) or VITAL_NAMES
     found = look_up(store, query)[0] if _by_session(query) else None
-    rows = _merge(store, query, names, ("", query.limit), ("",), None, found)
+    rows = _merge(store, query, names, ("", query.limit), ("",), (), found)
     totals = {
         site: {"metrics": {name: _summary(0, 0, 0, [], name) for name in names}}
         for site in query.sites
