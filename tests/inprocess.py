@@ -9,10 +9,15 @@ the store in one insert per `BATCH_ROWS` (as the batcher does), and at `flush`.
 from __future__ import annotations
 
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from app.config import Settings
 from app.ingest.expand import PageCache
 from app.ingest.outcomes import Drop, IngestStats
 from app.ingest.pipeline import Lookups, RequestInfo, run_pipeline
@@ -20,13 +25,26 @@ from app.ingest.schema import Batch
 from app.ingest.site import SiteRegistry
 from app.ingest.visitor import SessionBridge
 from app.store.client import Store
+from app.store.migrate import apply_migrations
 from app.store.rows import EVENT_COLUMNS, encode_rows
 from app.store.sites import Site
 
-__all__ = ["LocalIngest"]
+__all__ = ["LocalIngest", "scratch_store"]
 
 _decoder = msgspec.json.Decoder(Batch)
 BATCH_ROWS = 20_000
+
+
+@contextmanager
+def scratch_store(engine_dir: Path) -> Iterator[Store]:
+    """A new database of the shared embedded engine, migrated, dropped afterwards (for a
+    module's fixture: traffic dated years back stays within its retention)."""
+    store = Store.open(Settings(data_dir=str(engine_dir), database="t_" + uuid.uuid4().hex[:12]))
+    apply_migrations(store, retention_days=4000)
+    try:
+        yield store
+    finally:
+        store.command(f"DROP DATABASE IF EXISTS {store.db}")
 
 
 class LocalIngest:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -28,16 +27,14 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from app.config import Settings
 from app.query import metrics, vitals
 from app.query import traffic as traffic_module
 from app.query.params import DIMENSIONS, parse_query
 from app.store.client import Store
 from app.store.closer import SETTLE_MARGIN, settle_sessions
 from app.store.closing import close_days
-from app.store.migrate import apply_migrations
 from app.triage.issues import IssueQuery, list_issues
-from tests.inprocess import LocalIngest
+from tests.inprocess import LocalIngest, scratch_store
 from tests.support import CHROME_UA
 
 MIN = dt.timedelta(minutes=1)
@@ -128,10 +125,8 @@ def _generate(ingest: LocalIngest, zone: ZoneInfo, day: dt.date, seed: int) -> T
 
 @pytest.fixture(scope="module")
 def store(engine_dir: Any) -> Iterator[Store]:
-    store = Store.open(Settings(data_dir=str(engine_dir), database="t_" + uuid.uuid4().hex[:12]))
-    apply_migrations(store, retention_days=4000)
-    yield store
-    store.command(f"DROP DATABASE IF EXISTS {store.db}")
+    with scratch_store(engine_dir) as store:
+        yield store
 
 
 @pytest.fixture(scope="module")

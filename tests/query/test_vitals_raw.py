@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,12 +21,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from app.config import Settings
 from app.query import vitals
 from app.query.params import parse_query
 from app.store.client import Store
-from app.store.migrate import apply_migrations
-from tests.inprocess import LocalIngest
+from tests.inprocess import LocalIngest, scratch_store
 from tests.support import CHROME_UA
 
 IPHONE_UA = (
@@ -48,10 +45,8 @@ def _nearest_rank(values: list[float], level: float) -> float:
 
 @pytest.fixture(scope="module")
 def store(engine_dir: Path) -> Iterator[Store]:
-    store = Store.open(Settings(data_dir=str(engine_dir), database="t_" + uuid.uuid4().hex[:12]))
-    apply_migrations(store, retention_days=4000)
-    yield store
-    store.command(f"DROP DATABASE IF EXISTS {store.db}")
+    with scratch_store(engine_dir) as store:
+        yield store
 
 
 @pytest.fixture(scope="module")
