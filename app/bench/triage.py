@@ -120,7 +120,10 @@ def run_triage_bench(args: argparse.Namespace) -> int:
         # that can no longer change, finalized (app/store/closing.py).
         began = time.perf_counter()
         age = dt.timedelta(hours=Settings().max_event_age_hours)
-        settle_sessions(store, now=dt.datetime.now(dt.UTC) + SETTLE_MARGIN)
+        # A second past the fill: the watermark is whole seconds, and sessions touched in
+        # its own second would stay unsettled and stop the closer at their day.
+        settled_at = dt.datetime.now(dt.UTC) + SETTLE_MARGIN + dt.timedelta(seconds=1)
+        settle_sessions(store, now=settled_at)
         closed_days = len(close_days(store, until=closable_until(end, age)))
         close_seconds = time.perf_counter() - began
         stored = store.rows(f"SELECT count() FROM {store.table('events')} WHERE type = 'error'")[0][
