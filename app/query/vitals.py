@@ -313,8 +313,7 @@ def _segments(
     segments: list[tuple[Query, Hashable]] = []
     if start < horizon:
         closed_end = min(end, horizon)
-        key = (*key, start, closed_end)
-        segments.append((msgspec.structs.replace(query, end=closed_end), key))
+        segments.append((msgspec.structs.replace(query, end=closed_end), (*key, start, closed_end)))
     if settled_from < live_from:
         first, last = _hour(settled_from).timestamp(), live_from.timestamp()
         samples = tuple((h, n) for h, n in known.samples if first <= h < last)

@@ -21,9 +21,11 @@ from typing import Any
 import msgspec
 import pytest
 
-from app.query import vitals
+from app.query import vitals, vitals_cache
 from app.query.params import parse_query
+from app.query.vitals import _hour
 from app.store.client import Store
+from app.store.horizon import Horizon
 from tests.inprocess import LocalIngest, scratch_store
 from tests.support import CHROME_UA
 
@@ -131,3 +133,22 @@ def test_several_sites_with_a_filter_each_get_their_own_totals(
         lcp = both[site]["metrics"]["LCP"]
         assert lcp["samples"] == len(desktop)
         assert lcp["p75"] == pytest.approx(_nearest_rank(desktop, 0.75))
+
+
+def test_periods_that_share_their_settled_hours_share_that_cache_entry() -> None:
+    """Each settled part is cached on its own: a 7-day and a 30-day period ending now
+    reuse one entry for the hours after the closed horizon (its key names those hours
+    alone), and each has its own entry for its closed days."""
+    now = dt.datetime(2026, 11, 20, 15, 20, tzinfo=dt.UTC)
+    horizon = Horizon(dt.date(2026, 11, 17), "db@2026-11-18 00:00:00.000")
+    known = vitals_cache.Settled(horizon, ((int(now.timestamp()) - 7200, 5),))
+    keys = []
+    for days in (7, 30):
+        query = parse_query("s", {"from": [(now - dt.timedelta(days=days)).isoformat()],
+                                   "to": [now.isoformat()]})  # fmt: skip
+        segments, live = vitals._segments(query, known, now)
+        assert [part.end for part, _ in segments] == [horizon.start, _hour(now)]
+        assert live is not None and live.start == _hour(now)
+        keys.append([key for _, key in segments])
+    assert keys[0][1] == keys[1][1]  # the hours after the horizon
+    assert keys[0][0] != keys[1][0]  # the closed days of each period
