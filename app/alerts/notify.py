@@ -7,8 +7,11 @@ is due into a queue that `SENDERS` tasks take from, so a receiver that hangs hol
 sender for at most the time-out while the others go on. After each attempt the row is
 stored again: `sent`, or `pending` with the error and the next attempt at
 `retry · 2^(attempt-1)` seconds (at most `MAX_BACKOFF`), or `failed` after
-`max_attempts`. Deliveries still pending when a process stops are sent by the next
-evaluator (they are read back from the store when it starts or takes over).
+`max_attempts`. Stopping lets an attempt under way finish and be recorded (for at most
+the time-out and a margin): cancelled between the receiver's answer and the record, a
+sent notification would stay `pending` and be sent again. Deliveries still pending when
+a process stops are sent by the next evaluator (they are read back from the store when
+it starts or takes over).
 
 In scale mode each attempt is claimed in Redis first (`app/alerts/lease.py`), so two
 processes never attempt the same delivery at once and a finished one is not repeated.
@@ -73,6 +76,7 @@ class Notifier:
         self._wake = asyncio.Event()
         self._queue: asyncio.Queue[DeliveryRow] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self._attempts: set[asyncio.Task[DeliveryRow]] = set()  # under way
         self._client: httpx.AsyncClient | None = None
         self.counts: Counter[str] = Counter()
 
@@ -99,6 +103,10 @@ class Notifier:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self._attempts:  # shielded from the senders' cancellation: let them finish
+            _, late = await asyncio.wait(self._attempts, timeout=self._timeout + 5)
+            for task in late:
+                task.cancel()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -128,8 +136,11 @@ class Notifier:
     async def _send_forever(self) -> None:
         while True:
             row = await self._queue.get()
+            attempt = asyncio.get_running_loop().create_task(self.attempt(row))
+            self._attempts.add(attempt)
+            attempt.add_done_callback(self._attempts.discard)
             try:
-                await self.attempt(row)
+                await asyncio.shield(attempt)
             except Exception as exc:  # a bug must not stop the sender
                 log.error(
                     "delivery attempt crashed",

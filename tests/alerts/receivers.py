@@ -76,6 +76,10 @@ class HttpReceiver:
         self._thread.start()
         return self
 
+    def release(self) -> None:
+        """Answer the requests held at `/hang…` paths now (and later ones at once)."""
+        self._release.set()
+
     def stop(self) -> None:
         self._release.set()
         self._server.shutdown()
