@@ -6,8 +6,7 @@ bot traffic that Beacon must drop), sends them to a running Beacon as protocol-v
 batches — one request per page, as the snippet does — and computes, from what it sent,
 the overview metrics by the definitions of DESIGN §6. Then it reads the overview API for
 the same period and prints both side by side. With `--tz ZONE` the traffic is centred on
-a local midnight of the zone (the last one at least half the span ago), and every local
-day it touches is checked too (page
+the zone's last local midnight, and every local day it touches is checked too (page
 views by their own time, sessions by their start, visitors with any event in the day).
 
 Visitors are told apart by their user agent (each demo visitor's is unique), so the
@@ -511,19 +510,18 @@ def _mismatches(truth: dict[str, Any], overview: dict[str, Any]) -> list[str]:
 
 
 def _window(now_ms: int, hours: int, zone: ZoneInfo | None) -> tuple[int, int]:
-    """The traffic's [start, end): the last `hours` up to a minute ago; in a zone, the
-    `hours` centred on its last local midnight that is at least half of them ago, so that
-    sessions start on both sides of it whatever the time of day. (Centred on the last
-    midnight however recent, a window cut off at "now" held no session starting after it
-    in the first hours of a local day: `generate` starts none in a window's last hour.)"""
+    """The traffic's [start, end): the last `hours` up to a minute ago; in a zone, hours
+    around its last local midnight (at least ten minutes ago), so sessions cross it. The
+    window never reaches past a minute ago, and `generate` starts no session in its last
+    hour: in the hour after the midnight, no session starts after it yet."""
     end_ms = now_ms - 60_000
     if zone is None:
         return end_ms - hours * 3_600_000, end_ms
-    half = hours * 1_800_000
-    local = dt.datetime.fromtimestamp((end_ms - half) / 1000, zone)
+    local = dt.datetime.fromtimestamp((end_ms - 600_000) / 1000, zone)
     midnight = dt.datetime(local.year, local.month, local.day, tzinfo=zone)
     middle = int(midnight.timestamp() * 1000)
-    return middle - half, middle + half
+    end_ms = min(end_ms, middle + hours * 1_800_000)
+    return end_ms - hours * 3_600_000, end_ms
 
 
 def _local_days(start_ms: int, end_ms: int, zone: ZoneInfo) -> list[dt.date]:

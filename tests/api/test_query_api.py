@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
 import time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -140,13 +142,41 @@ def test_openapi_lists_the_public_paths(server: BeaconProcess) -> None:
     assert "`compare=false`" in description and "`previous_period`" in description
 
 
+def _zone_past_its_midnight(now: dt.datetime) -> str:
+    """Asia/Kathmandu (+5:45) — or America/St_Johns (-3:30) in the first 80 minutes after
+    a Kathmandu midnight. `beacon demo --tz` centres its traffic on the zone's last local
+    midnight but ends it a minute ago, and starts no session in its last hour: in that
+    first hour no session has started after the midnight yet (the test failed in CI at
+    00:24 in Kathmandu)."""
+    for name in ("Asia/Kathmandu", "America/St_Johns"):
+        local = now.astimezone(ZoneInfo(name))
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        if local - midnight >= dt.timedelta(minutes=80):
+            return name
+    raise AssertionError("the two zones' midnights are hours apart")
+
+
+def test_zone_past_its_midnight_at_any_time() -> None:
+    start = dt.datetime(2026, 12, 7, tzinfo=dt.UTC)
+    chosen = set()
+    for minutes in range(0, 24 * 60, 5):
+        now = start + dt.timedelta(minutes=minutes)
+        zone = _zone_past_its_midnight(now)
+        local = now.astimezone(ZoneInfo(zone))
+        assert local.hour * 60 + local.minute >= 80, now
+        chosen.add(zone)
+    assert chosen == {"Asia/Kathmandu", "America/St_Johns"}
+
+
 @pytest.mark.slow
 def test_demo_overview_equals_its_ground_truth(server: BeaconProcess) -> None:
     """`beacon demo` through HTTP (bots included), then the overview API: exact counts, for
-    the whole span and for each day of Asia/Kathmandu (+5:45) it touches."""
+    the whole span and for each day of a zone off the whole hour (Asia/Kathmandu, +5:45,
+    unless its midnight has just passed) that the traffic touches."""
+    zone = _zone_past_its_midnight(dt.datetime.now(dt.UTC))
     done = subprocess.run(
         [sys.executable, "-m", "app", "demo", "--sessions", "1500", "--json",
-         "--url", server.base_url, "--seed", "11", "--tz", "Asia/Kathmandu"],
+         "--url", server.base_url, "--seed", "11", "--tz", zone],
         cwd=REPO, env=server.env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -160,7 +190,7 @@ def test_demo_overview_equals_its_ground_truth(server: BeaconProcess) -> None:
         assert abs(overview[key] - truth[key]) <= 0.001, key
     for key in ("avg_session_duration_ms", "avg_engaged_ms"):
         assert abs(overview[key] - truth[key]) <= 0.5, key
-    local_days = [c for c in report["periods"] if c["period"].get("tz") == "Asia/Kathmandu"]
+    local_days = [c for c in report["periods"] if c["period"].get("tz") == zone]
     assert len(local_days) == 2  # the traffic is centred on a local midnight
     assert all(c["ground_truth"]["sessions"] > 0 for c in local_days)
     assert report["matches"], report["mismatches"]
