@@ -158,7 +158,7 @@ def _zone_past_its_midnight(now: dt.datetime) -> str:
 
 def test_zone_past_its_midnight_at_any_time() -> None:
     start = dt.datetime(2026, 12, 7, tzinfo=dt.UTC)
-    chosen = set()
+    chosen: set[str] = set()
     for minutes in range(0, 24 * 60, 5):
         now = start + dt.timedelta(minutes=minutes)
         zone = _zone_past_its_midnight(now)
