@@ -21,7 +21,7 @@ hour is kept likewise.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -32,6 +32,7 @@ from app.query.params import Query, QueryError
 from app.query.sql import SESSION_CONSTANT, Sql, filter_condition, session_rows
 from app.query.traffic import Sessions, event_conditions, look_up
 from app.store.client import Store
+from app.store.segments import SegmentKey, split
 
 __all__ = ["VITAL_NAMES", "vitals", "vitals_by_site", "vitals_timeseries"]
 
@@ -292,35 +293,32 @@ def _hour(moment: dt.datetime) -> dt.datetime:
 
 
 def _segments(
-    query: Query, known: vitals_cache.Settled, now: dt.datetime
-) -> tuple[list[tuple[Query, Hashable]], Query | None]:
-    """The cacheable parts of the period, each with its cache key — the closed days
-    (before the horizon), then the hours after it up to the current one (or the
-    period's end), keyed also by each hour's samples — and the rest of the period, read
-    anew (None when there is none). Each part is cached on its own: a new hour or a late
-    sample refills the hours' part only, not the closed days again."""
-    start, end = query.start.astimezone(dt.UTC), query.end.astimezone(dt.UTC)
-    horizon = known.horizon.start
-    settled_from = max(start, horizon)
-    live_from = max(settled_from, min(end, _hour(now)))
-    key: tuple[Any, ...] = (
-        known.horizon.recorded,
-        query.site,
-        query.metrics,
-        query.by,
-        query.filters,
-    )
-    segments: list[tuple[Query, Hashable]] = []
-    if start < horizon:
-        closed_end = min(end, horizon)
-        segments.append((msgspec.structs.replace(query, end=closed_end), (*key, start, closed_end)))
-    if settled_from < live_from:
-        first, last = _hour(settled_from).timestamp(), live_from.timestamp()
+    store: Store,
+    query: Query,
+    names: tuple[str, ...],
+    known: vitals_cache.Settled,
+    now: dt.datetime,
+) -> tuple[list[tuple[Query, SegmentKey]], Query | None]:
+    """The cacheable parts of the period, each with its key — the closed days (before
+    the horizon), then the hours after it up to the current one (or the period's end),
+    guarded also by each hour's samples — and the live edge, read anew (None when there
+    is none). Each part is cached on its own: a new hour or a late sample refills the
+    hours' part only, not the closed days again."""
+    cut = split(query.start, query.end, known.horizon.start, min(query.end, _hour(now)))
+    scope = (query.metrics, query.by, query.filters, names)
+    marker = known.horizon.recorded
+    segments: list[tuple[Query, SegmentKey]] = []
+    if cut.closed:
+        start, end = cut.closed
+        key = SegmentKey.of(store, query.site, cut.closed, scope, marker)
+        segments.append((msgspec.structs.replace(query, start=start, end=end), key))
+    if cut.settled:
+        start, end = cut.settled
+        first, last = _hour(start).timestamp(), end.timestamp()
         samples = tuple((h, n) for h, n in known.samples if first <= h < last)
-        part = msgspec.structs.replace(query, start=settled_from, end=live_from)
-        segments.append((part, (*key, settled_from, live_from, samples)))
-    live_start = max(start, live_from)
-    live = msgspec.structs.replace(query, start=live_start) if live_start < end else None
+        key = SegmentKey.of(store, query.site, cut.settled, scope, (marker, samples))
+        segments.append((msgspec.structs.replace(query, start=start, end=end), key))
+    live = msgspec.structs.replace(query, start=cut.live[0]) if cut.live else None
     return segments, live
 
 
@@ -355,10 +353,10 @@ def _aggregate(
     if known is None or not _settles(query):
         found = look_up(store, query)[0] if _by_session(query) else None
         return _merge(store, query, names, shown, dims, (), found)
-    segments, live = _segments(query, known, dt.datetime.now(dt.UTC))
+    segments, live = _segments(store, query, names, known, dt.datetime.now(dt.UTC))
     with vitals_cache.cache_lock:
         tables = tuple(
-            vitals_cache.cached_table(store, (key, names), _fill(store.db, part, names, dims))
+            vitals_cache.cached_table(store, key, _fill(store.db, part, names, dims))
             for part, key in segments
         )
         return _merge(store, live, names, shown, dims, tables)

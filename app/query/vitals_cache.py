@@ -13,20 +13,22 @@ repeated one merges those rows and reads only the current hour.
 Embedded store only: chdb is one process's engine, so the tables and the bookkeeping (a
 `SettledCache` of slots, app/store/settled_cache.py) belong to this process alone (a
 ClickHouse server is shared by workers). Bounded: at most `CACHED_PERIODS` entries, one
-table each, least recently used refilled first. An entry's key holds the horizon, where
-and when it was recorded and, for hours after it, their sample counts: a moved horizon,
-a new hour, a late sample (or a recreated database) makes a new entry, and the stale one ages out.
+table each, least recently used refilled first. An entry's key (app/store/segments.py)
+is guarded by where and when the horizon was recorded and, for the hours after it, by
+their sample counts: a moved horizon, a new hour, a late sample (or a recreated
+database) makes a new entry, and the stale one ages out.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 
 import msgspec
 
 from app.store.client import Store
 from app.store.horizon import HORIZON_COLUMNS, Horizon, first_open_day_sql, horizon_from
+from app.store.segments import SegmentKey
 from app.store.settled_cache import SettledCache
 
 __all__ = [
@@ -49,10 +51,8 @@ _STATE_TYPE = "AggregateFunction(quantilesTDigest(0.5, 0.75, 0.9, 0.95, 0.99), F
 
 #: Held while an entry is filled or read: a query must not read a table being refilled.
 cache_lock = threading.RLock()
-#: Entry key -> the slot of its table.
-_entries: SettledCache[Hashable, int] = SettledCache(
-    "vitals settled parts", CACHED_PERIODS, lock=cache_lock
-)
+#: Segment -> the slot of its table.
+_entries: SettledCache[int] = SettledCache("vitals settled parts", CACHED_PERIODS, lock=cache_lock)
 
 
 class Settled(msgspec.Struct, frozen=True):
@@ -98,9 +98,9 @@ def cached_entries() -> int:
 
 
 def cached_table(
-    store: Store, key: Hashable, fill: Callable[[str], tuple[str, dict[str, object]]]
+    store: Store, key: SegmentKey, fill: Callable[[str], tuple[str, dict[str, object]]]
 ) -> str:
-    """The table holding the entry `key`; on a miss, the least recently used slot is
+    """The table holding the segment `key`; on a miss, the least recently used slot is
     emptied and filled by the `INSERT … SELECT` that `fill(table)` returns (text and
     parameters). Call with `cache_lock` held, and read the table before releasing it."""
     slot = _entries.get(key)

@@ -32,13 +32,13 @@ list and details separately); the caches are bounded (`CACHED_DAYS`, `CACHED_SUM
 from __future__ import annotations
 
 import datetime as dt
-import time
 from typing import Any
 
 import msgspec
 
 from app.store.client import Store
-from app.store.horizon import first_open_day_sql
+from app.store.horizon import first_open_day_sql, forget_recent, recent_horizon
+from app.store.segments import SegmentKey, midnight, split
 from app.store.settled_cache import SettledCache
 
 __all__ = [
@@ -152,36 +152,29 @@ def _edge_filter(
 # -- counts ----------------------------------------------------------------------------
 
 _PerIssue = dict[str, tuple[int, int, int]]  # fingerprint -> (events, users, sessions)
-_DayKey = tuple[str, str, dt.date]  # (store, site, day)
-_SumKey = tuple[str, str, tuple[tuple[dt.date, int], ...]]  # (store, site, days and totals)
-_FinalKey = tuple[str, str, dt.date, dt.date]  # (store, site, first day, end day)
-_EdgeKey = tuple[str, str, dt.datetime, dt.datetime]  # (store, site, range)
-#: A day after the horizon, under the rollup's event total it was read with.
-_closed_days: SettledCache[_DayKey, tuple[int, _PerIssue]] = SettledCache(
-    "issue days after the horizon", CACHED_DAYS
-)
-_closed_sums: SettledCache[_SumKey, _PerIssue] = SettledCache("issue day sums", CACHED_SUMS)
-_finalized_sums: SettledCache[_FinalKey, _PerIssue] = SettledCache(
-    "issue closed-day sums", CACHED_SUMS
-)
-_closed_edges: SettledCache[_EdgeKey, _PerIssue] = SettledCache("issue closed edges", CACHED_SUMS)
+#: A day after the horizon, guarded by the rollup's event total it was read with.
+_closed_days: SettledCache[_PerIssue] = SettledCache("issue days after the horizon", CACHED_DAYS)
+#: Days after the horizon summed, guarded by each day's event total.
+_closed_sums: SettledCache[_PerIssue] = SettledCache("issue day sums", CACHED_SUMS)
+#: The closed days of a period summed (closed segment).
+_finalized_sums: SettledCache[_PerIssue] = SettledCache("issue closed-day sums", CACHED_SUMS)
+#: A partial day at a period's edge that is closed.
+_closed_edges: SettledCache[_PerIssue] = SettledCache("issue closed edges", CACHED_SUMS)
 
 
 def clear_cache() -> None:
     """Forget every cached day (benchmarks measure a cold process with it)."""
-    for cache in (
-        _closed_days,
-        _closed_sums,
-        _finalized_sums,
-        _closed_edges,
-        _closed_details,
-        _horizons,
-    ):
+    for cache in (_closed_days, _closed_sums, _finalized_sums, _closed_edges, _closed_details):
         cache.clear()
+    forget_recent()
 
 
-def _store_key(store: Store) -> str:
-    return f"{store.description}/{store.db}"
+def _day_key(store: Store, site: str, day: dt.date, total: int) -> SegmentKey:
+    return SegmentKey.of(store, site, _day_bounds(day, day + dt.timedelta(days=1)), guard=total)
+
+
+def _day_bounds(first: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    return midnight(first), midnight(end)
 
 
 def _day_rows(
@@ -232,7 +225,7 @@ def _finalized_sum(
 ) -> dict[str, tuple[int, int, int]]:
     """Counts per issue summed over the finalized days in [first, until) (cached: a day
     in `issue_days_closed` never changes, the closer writes it once)."""
-    key = (_store_key(store), site, first, until)
+    key = SegmentKey.of(store, site, _day_bounds(first, until))
     summed = _finalized_sums.get(key)
     if summed is not None:
         return summed
@@ -251,16 +244,17 @@ def _closed_sum(
     store: Store, site: str, closed: tuple[tuple[dt.date, int], ...]
 ) -> dict[str, tuple[int, int, int]]:
     """Counts per issue summed over closed days, given as (day, rollup events total)."""
-    key = (_store_key(store), site, closed)
+    bounds = _day_bounds(closed[0][0], closed[-1][0] + dt.timedelta(days=1))
+    key = SegmentKey.of(store, site, bounds, guard=closed)
     summed = _closed_sums.get(key)
     if summed is not None:
         return summed
     days: dict[dt.date, _PerIssue] = {}
     missing = []
     for day, total in closed:
-        cached = _closed_days.get((key[0], site, day))
-        if cached is not None and cached[0] == total:
-            days[day] = cached[1]
+        cached = _closed_days.get(_day_key(store, site, day, total))
+        if cached is not None:
+            days[day] = cached
         else:
             missing.append(day)
     fetched = _day_rows(store, site, missing) if missing else {}
@@ -280,7 +274,7 @@ def _closed_sum(
             # Cached under the total of what was read: events that arrived after the
             # check make the next check miss and read the day again.
             read = sum(counts[0] for counts in fetched[day].values())
-            _closed_days.put((key[0], site, day), (read, fetched[day]))
+            _closed_days.put(_day_key(store, site, day, read), fetched[day])
             consistent = consistent and read == total
     if consistent:
         _closed_sums.put(key, combined)
@@ -336,7 +330,7 @@ def _closed_edge(
     store: Store, site: str, lo: dt.datetime, hi: dt.datetime
 ) -> dict[str, tuple[int, int, int]]:
     """`_edge_rows` of a range on a closed day (cached: ingest adds nothing to it)."""
-    key = (_store_key(store), site, aware(lo), aware(hi))
+    key = SegmentKey.of(store, site, (lo, hi))
     cached = _closed_edges.get(key)
     if cached is not None:
         return cached
@@ -449,7 +443,6 @@ def issue_rows_by_site(
 # -- detail ------------------------------------------------------------------------------
 
 CACHED_DETAILS = 256
-HORIZON_SECONDS = 600.0  # how long a process trusts the closed horizon it read
 _DETAIL_FACETS = ("", *FACETS)
 
 
@@ -484,13 +477,8 @@ class _Part:
         return out
 
 
-# (store, site, fingerprint, start) -> (end of the closed segment, its numbers)
-_DetailKey = tuple[str, str, str, dt.datetime]
-_closed_details: SettledCache[_DetailKey, tuple[dt.datetime, _Part]] = SettledCache(
-    "issue closed segments", CACHED_DETAILS
-)
-#: store -> (horizon, monotonic time it was read)
-_horizons: SettledCache[str, tuple[dt.datetime, float]] = SettledCache("issue horizons", 64)
+#: An issue's closed segment (scope: the fingerprint) summed.
+_closed_details: SettledCache[_Part] = SettledCache("issue closed segments", CACHED_DETAILS)
 
 
 def _period_sql(
@@ -580,20 +568,6 @@ def _read_period(
     return out["closed"], out["live"]
 
 
-def _closed_horizon(store: Store) -> dt.datetime:
-    """Midnight of the first day not closed. Kept per process for `HORIZON_SECONDS`: an
-    older horizon only reads more days from the rollups, which keep the closed days too."""
-    key = _store_key(store)
-    now = time.monotonic()
-    known = _horizons.get(key)
-    if known is not None and now - known[1] < HORIZON_SECONDS:
-        return known[0]
-    day: dt.date = store.rows(f"SELECT {first_open_day_sql(store.table('closed_days'))}")[0][0]
-    horizon = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-    _horizons.put(key, (horizon, now))
-    return horizon
-
-
 def issue_period(
     store: Store, site: str, fingerprint: str, start: dt.datetime, end: dt.datetime
 ) -> tuple[Counts, dict[str, list[tuple[str, int, int]]], list[tuple[dt.datetime, int]]]:
@@ -602,22 +576,26 @@ def issue_period(
     histogram as (hour, events), oldest first. Users (and sessions) per day, summed like
     `period_counts`.
 
-    The period splits at the closed horizon. Its closed segment (closed days, and the
-    partial first day when that day is closed) cannot change, so it is read once per
-    process and issue and start (kept in `_closed_details`); the rest is read on every
-    call from the rollups and raw events. A cached segment stays correct when the horizon
-    moves on: the days closed since are read from the rollups, which keep them."""
+    The period splits at the closed horizon (as this process read it in the last
+    `TRUSTED_SECONDS`: an older one only reads more days from the rollups, which keep
+    the closed days too). Its closed segment (closed days, and the partial first day
+    when that day is closed) cannot change, so it is read once per process and issue
+    (kept in `_closed_details`); the live edge is read on every call from the rollups
+    and raw events."""
     start, end = aware(start), aware(end)
-    key = (_store_key(store), site, fingerprint, start)
-    cached = _closed_details.get(key)
-    if cached is not None and cached[0] <= end:
-        cut, closed = cached
-        live = _read_period(store, site, fingerprint, cut, end, cut)[1]
+    horizon = recent_horizon(store)
+    closed_bounds = split(start, end, horizon, horizon).closed
+    if closed_bounds is None:
+        closed, live = _read_period(store, site, fingerprint, start, end, start)
     else:
-        cut = min(max(_closed_horizon(store), start), end)
-        closed, live = _read_period(store, site, fingerprint, start, end, cut)
-        if cut > start:
-            _closed_details.put(key, (cut, closed))
+        edge = closed_bounds[1]
+        key = SegmentKey.of(store, site, closed_bounds, scope=(fingerprint,))
+        cached = _closed_details.get(key)
+        if cached is not None:
+            closed, live = cached, _read_period(store, site, fingerprint, edge, end, edge)[1]
+        else:
+            closed, live = _read_period(store, site, fingerprint, start, end, edge)
+            _closed_details.put(key, closed)
     whole = closed.merge(live)
     facets = {
         name: sorted(

@@ -135,7 +135,7 @@ def test_several_sites_with_a_filter_each_get_their_own_totals(
         assert lcp["p75"] == pytest.approx(_nearest_rank(desktop, 0.75))
 
 
-def test_periods_that_share_their_settled_hours_share_that_cache_entry() -> None:
+def test_periods_that_share_their_settled_hours_share_that_cache_entry(store: Store) -> None:
     """Each settled part is cached on its own: a 7-day and a 30-day period ending now
     reuse one entry for the hours after the closed horizon (its key names those hours
     alone), and each has its own entry for its closed days."""
@@ -146,7 +146,7 @@ def test_periods_that_share_their_settled_hours_share_that_cache_entry() -> None
     for days in (7, 30):
         query = parse_query("s", {"from": [(now - dt.timedelta(days=days)).isoformat()],
                                    "to": [now.isoformat()]})  # fmt: skip
-        segments, live = vitals._segments(query, known, now)
+        segments, live = vitals._segments(store, query, vitals.VITAL_NAMES, known, now)
         assert [part.end for part, _ in segments] == [horizon.start, _hour(now)]
         assert live is not None and live.start == _hour(now)
         keys.append([key for _, key in segments])
