@@ -44,6 +44,7 @@ from app.query.traffic import (
     slot_floor,
 )
 from app.store.client import Store
+from app.store.segments import midnight, split
 
 __all__ = ["OVERVIEW_METRICS", "breakdown", "overview", "overview_by_site", "timeseries"]
 
@@ -164,12 +165,11 @@ def session_sums(
             f"FROM (SELECT *, 1 AS counted FROM ({rows})) GROUP BY site_id, b"
         )
 
-    if closed_until is None:
+    horizon = midnight(closed_until) if closed_until else None
+    closed = split(slot_ceil(period.start), slot_floor(period.end), horizon).closed
+    if closed is None:
         return from_rows(period)
-    first = slot_ceil(period.start)
-    last = min(slot_floor(period.end), dt.datetime.combine(closed_until, dt.time(), dt.UTC))
-    if first >= last:
-        return from_rows(period)
+    first, last = closed
     parts = [
         f"SELECT site_id, {bucket('slot')} AS b, "
         f"{', '.join(f'sum({name}) AS n_{name}' for name in SESSION_SUMS)} "

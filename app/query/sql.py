@@ -26,6 +26,7 @@ import msgspec
 from app.query.params import DIMENSIONS, Filter, Query
 from app.store.client import Store
 from app.store.horizon import first_open_day_sql, read_horizon
+from app.store.segments import midnight, split
 
 __all__ = [
     "BOUNCE",
@@ -283,19 +284,23 @@ def session_rows(
     # ones from `sessions_settled` FINAL (its versions not yet folded by merges).
     closed_table, final_table = sql.table("sessions_settled_closed"), f"{settled_table} FINAL"
     sources: tuple[tuple[str, tuple[str, ...]], ...]
-    until = touched.closed_until if touched else None
-    at = dt.datetime.combine(until, dt.time(), dt.UTC) if until else None
-    if touched is not None and (at is None or query.start >= at):
-        sources = ((final_table, ()),)
-    elif at is not None and query.end <= at:
-        sources = ((closed_table, ()),)
-    else:
+    if touched is None:
         # Without a looked-up horizon, the query reads it itself.
-        horizon = sql.instant(at) if at else sql.closed_horizon()
+        horizon = sql.closed_horizon()
         sources = (
             (closed_table, (f"session_start < {horizon}",)),
             (final_table, (f"session_start >= {horizon}",)),
         )
+    else:
+        at = midnight(touched.closed_until) if touched.closed_until else None
+        cut = split(query.start, query.end, at)
+        if cut.closed and cut.live:
+            sources = (
+                (closed_table, (f"session_start < {sql.instant(cut.closed[1])}",)),
+                (final_table, (f"session_start >= {sql.instant(cut.live[0])}",)),
+            )
+        else:
+            sources = ((closed_table if cut.closed else final_table, ()),)
     parts = [
         f"SELECT {group}, {', '.join(merged_names)} FROM {source} "
         f"WHERE {' AND '.join([*branch, *side, *before_merge, *after_merge])}"

@@ -42,6 +42,7 @@ from app.query.sql import (
     touched_sessions,
 )
 from app.store.client import Store
+from app.store.segments import midnight, split
 
 __all__ = [
     "MAX_BOUND_EDGES",
@@ -346,10 +347,10 @@ def series_rows(
         slot_ranges = [(first, last)] if first < last else []
         if slot_ranges:
             raw_ranges = [r for r in ((query.start, first), (last, query.end)) if r[0] < r[1]]
-        horizon = dt.datetime.combine(closed_until, dt.time(), dt.UTC) if closed_until else None
-        day_first, day_last = _day_ceil(query.start), _day_floor(query.end)
-        if horizon is not None and day_first < min(day_last, horizon):
-            day_last = min(day_last, horizon)
+        horizon = midnight(closed_until) if closed_until else None
+        closed = split(_day_ceil(query.start), _day_floor(query.end), horizon).closed
+        if closed is not None:
+            day_first, day_last = closed
             day_column = "toDateTime(day, 'UTC')"
             parts.append(
                 f"SELECT site_id, {bucket(day_column)} AS b, pageviews AS pv, "

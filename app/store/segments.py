@@ -45,13 +45,16 @@ class Split(msgspec.Struct, frozen=True):
 
 
 def split(
-    start: dt.datetime, end: dt.datetime, horizon: dt.datetime | None, live_from: dt.datetime
+    start: dt.datetime,
+    end: dt.datetime,
+    horizon: dt.datetime | None,
+    live_from: dt.datetime | None = None,
 ) -> Split:
     """[start, end) cut at the closed `horizon` (None: nothing is closed yet) and at
-    `live_from`, each moved into the period; a reader without a settled segment passes
-    the horizon as `live_from`."""
+    `live_from`, each moved into the period. Without `live_from` the live edge starts at
+    the horizon: no settled segment."""
     closed_end = start if horizon is None else min(max(start, horizon), end)
-    live_start = min(max(closed_end, live_from), end)
+    live_start = closed_end if live_from is None else min(max(closed_end, live_from), end)
     return Split(
         closed=(start, closed_end) if start < closed_end else None,
         settled=(closed_end, live_start) if closed_end < live_start else None,

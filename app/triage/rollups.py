@@ -584,7 +584,7 @@ def issue_period(
     and raw events."""
     start, end = aware(start), aware(end)
     horizon = recent_horizon(store)
-    closed_bounds = split(start, end, horizon, horizon).closed
+    closed_bounds = split(start, end, horizon).closed
     if closed_bounds is None:
         closed, live = _read_period(store, site, fingerprint, start, end, start)
     else:

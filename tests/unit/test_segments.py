@@ -53,7 +53,9 @@ def test_nothing_is_closed_before_the_first_closed_day() -> None:
 
 def test_a_reader_without_a_settled_segment_cuts_once() -> None:
     start, end = HORIZON - 2 * D, HORIZON + 5 * H
-    assert split(start, end, HORIZON, HORIZON) == Split((start, HORIZON), None, (HORIZON, end))
+    assert split(start, end, HORIZON) == Split((start, HORIZON), None, (HORIZON, end))
+    assert split(start, end, None) == Split(None, None, (start, end))
+    assert split(start, HORIZON - D, HORIZON) == Split((start, HORIZON - D), None, None)
 
 
 def test_a_key_names_one_instant_one_way(engine_dir: Path) -> None:
