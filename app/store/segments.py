@@ -1,9 +1,10 @@
 """Settled segments and the live edge: where a reader cuts a period, and the one key of
 the numbers it keeps per segment.
 
-Every reader that keeps merged numbers in this process — vitals (app/query/vitals.py,
-its tables in app/query/vitals_cache.py) and issues (app/triage/rollups.py) — cuts a
-period the same way (`split`):
+Every reader of closed days cuts a period the same way (`split`): sessions and traffic
+from their closed copies (app/query/sql.py, traffic.py, metrics.py), and the readers that
+keep merged numbers in this process — vitals (app/query/vitals.py, its tables in
+app/query/vitals_cache.py) and issues (app/triage/rollups.py):
 
 - **closed**: before the closed horizon (app/store/horizon.py). Ingest drops every event
   that could still belong to it, so what is read of it once holds for good.
@@ -12,6 +13,9 @@ period the same way (`split`):
   reader keys it by what such an event would change (samples per hour, events per day):
   a late event makes a new key, and the stale entry ages out.
 - **live**: the rest, read anew on every query.
+
+A reader that has no settled segment (the closed copies, the issue detail) leaves out
+`live_from`: its live edge starts at the horizon.
 
 `SegmentKey` keys every cache of such numbers (app/store/settled_cache.py): the store,
 the site, the segment's bounds, what the reader computed over them (`scope`: its

@@ -209,15 +209,21 @@ def _whole_days(
     if not totals:
         return [], None
     horizon: dt.date = totals[0][2]
-    found = [_finalized_sum(store, site, first, min(last, horizon))] if first < horizon else []
-    rolled = [(day, total) for day, total, _horizon in totals if day >= horizon]
-    closed = tuple(sorted((day, total) for day, total in rolled if day < today))
-    open_days = sorted(day for day, _total in rolled if day >= today)
-    if closed:
-        found.append(_closed_sum(store, site, closed))
+    cut = split(midnight(first), midnight(last), midnight(horizon), midnight(today))
+    found = []
+    if cut.closed:
+        found.append(_finalized_sum(store, site, cut.closed[0].date(), cut.closed[1].date()))
+    settled = tuple(sorted((day, total) for day, total, _ in totals if _inside(cut.settled, day)))
+    open_days = sorted(day for day, _total, _ in totals if _inside(cut.live, day))
+    if settled:
+        found.append(_closed_sum(store, site, settled))
     if open_days:
         found += _day_rows(store, site, open_days).values()
     return found, horizon
+
+
+def _inside(bounds: tuple[dt.datetime, dt.datetime] | None, day: dt.date) -> bool:
+    return bounds is not None and bounds[0] <= midnight(day) < bounds[1]
 
 
 def _finalized_sum(
