@@ -15,15 +15,17 @@ ids rotate every UTC day (app/ingest/visitor.py), so a person is a new visitor e
 anyway and the sum equals the distinct count over the period, except for a session that
 errs on both sides of midnight (it keeps its visitor id and counts on both days).
 
-Per-process caches (app/store/settled_cache.py), so that a repeated read merges few states:
+Per-process caches (app/store/settled_cache.py), each period cut and each entry keyed as
+every reader of settled numbers does (app/store/segments.py), so that a repeated read
+merges few states:
 - what cannot change any more: the closed days' sums of the list (`_finalized_sums`), a
   partial edge day of the list that is closed (`_closed_edges`), and an issue's period up
   to the closed horizon (`_closed_details`). Closed days stay as the closer wrote them
   (ingest drops events that old); a period reaching past the retention keeps the numbers
   of days that the TTL has since dropped until the entry leaves the cache.
 - the list's days after the horizon and before today (`_closed_days`, `_closed_sums`):
-  each read checks every cached day against the rollup's event total for that day, so an
-  event that arrives late for such a day refreshes it on the next read.
+  each read looks every day up under the rollup's event total for that day (the key's
+  guard), so an event that arrives late for such a day refreshes it on the next read.
 Limits: a cold process pays the merges once (`beacon bench triage` reports the first
 list and details separately); the caches are bounded (`CACHED_DAYS`, `CACHED_SUMS`,
 `CACHED_DETAILS`), least recently used first out.
