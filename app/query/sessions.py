@@ -15,6 +15,7 @@ import msgspec
 from app.query.params import Query
 from app.query.sql import Sql, session_rows, touched_sessions
 from app.store.client import Store
+from app.store.segments import as_utc
 
 __all__ = ["session_list", "timeline"]
 
@@ -58,10 +59,6 @@ _TIMELINE_COLUMNS = (
     "tbt",
 )
 _KEEP_ZERO = {"value", "session_seq"}
-
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 def _iso(value: Any) -> Any:
@@ -124,7 +121,7 @@ def session_list(store: Store, query: Query) -> dict[str, Any]:
     page = page[query.offset :]
     if not page:
         return {"results": []}
-    starts = [_utc(row[1]) for row in page]
+    starts = [as_utc(row[1]) for row in page]
     span = msgspec.structs.replace(
         query, start=min(starts), end=max(starts) + dt.timedelta(milliseconds=1), filters=()
     )

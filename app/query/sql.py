@@ -26,7 +26,7 @@ import msgspec
 from app.query.params import DIMENSIONS, Filter, Query
 from app.store.client import Store
 from app.store.horizon import first_open_day_sql, read_horizon
-from app.store.segments import midnight, split
+from app.store.segments import as_utc, midnight, split
 
 __all__ = [
     "BOUNCE",
@@ -186,7 +186,7 @@ def touched_sessions(store: Store, query: Query) -> Touched | None:
         return None
     horizon = read_horizon(store)
     return Touched(
-        tuple((key, _utc(start)) for key, start in rows),
+        tuple((key, as_utc(start)) for key, start in rows),
         closed_until=horizon.day if horizon else None,
     )
 
@@ -198,10 +198,6 @@ def first_open_day(store: Store, touched: Touched | None) -> dt.date | None:
         return touched.closed_until
     horizon = read_horizon(store)
     return horizon.day if horizon else None
-
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 def session_rows(

@@ -42,7 +42,7 @@ from app.query.sql import (
     touched_sessions,
 )
 from app.store.client import Store
-from app.store.segments import midnight, split
+from app.store.segments import as_utc, midnight, split
 
 __all__ = [
     "MAX_BOUND_EDGES",
@@ -99,10 +99,6 @@ class Sessions(msgspec.Struct, frozen=True):
     touched: Touched | None
 
 
-def _utc(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
-
-
 def _edge_sql(sql: Sql, query: Query) -> str:
     """One row per edge session of the period (the columns of `Edge`), from scans that
     the sort key and the `session_start` index keep to the days at the edges: events in
@@ -118,8 +114,8 @@ def _edge_sql(sql: Sql, query: Query) -> str:
         "SELECT cityHash64(sid, session_seq) AS session_key, session_start, type, pid, "
         f"{in_period} AS in_period FROM {events} WHERE {sql.site(query)} AND"
     )
-    last_day_before = sql.bind((_utc(query.start) - dt.timedelta(microseconds=1)).date(), "Date")
-    first_day_after = sql.bind(_utc(query.end).date(), "Date")
+    last_day_before = sql.bind((as_utc(query.start) - dt.timedelta(microseconds=1)).date(), "Date")
+    first_day_after = sql.bind(as_utc(query.end).date(), "Date")
     before = f"ts < {a} AND toDate(ts) <= {last_day_before} AND {starts_in}"
     after = f"ts >= {b} AND toDate(ts) >= {first_day_after} AND {starts_in}"
     outside = f"{head} {before} UNION ALL {head} {after}"
@@ -150,10 +146,10 @@ def edge_sessions(store: Store, query: Query) -> Edges:
             f"FROM ({_edge_sql(sql, query)}) WHERE NOT inside",
             sql.params,
         )[0]
-        span = (_utc(first), _utc(last) + dt.timedelta(milliseconds=1)) if count else None
+        span = (as_utc(first), as_utc(last) + dt.timedelta(milliseconds=1)) if count else None
         return Edges((), overflow=True, crossing_span=span)
     edges = tuple(
-        Edge(int(key), _utc(start), int(lk), bool(inside), int(pageviews), int(errored))
+        Edge(int(key), as_utc(start), int(lk), bool(inside), int(pageviews), int(errored))
         for key, start, lk, inside, pageviews, errored in rows
     )
     starts = [e.start for e in edges if not e.inside]
@@ -297,28 +293,28 @@ def event_conditions(sql: Sql, query: Query, found: Sessions | None) -> list[str
 def slot_aligned(boundaries: Iterable[dt.datetime]) -> bool:
     """Whether every instant lies on a UTC quarter hour."""
     return all(
-        _utc(b).second == 0 and _utc(b).microsecond == 0 and _utc(b).minute % 15 == 0
+        as_utc(b).second == 0 and as_utc(b).microsecond == 0 and as_utc(b).minute % 15 == 0
         for b in boundaries
     )
 
 
 def slot_floor(moment: dt.datetime) -> dt.datetime:
-    moment = _utc(moment)
+    moment = as_utc(moment)
     return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
 
 
 def slot_ceil(moment: dt.datetime) -> dt.datetime:
     floor = slot_floor(moment)
-    return floor if floor == _utc(moment) else floor + SLOT
+    return floor if floor == as_utc(moment) else floor + SLOT
 
 
 def _day_floor(moment: dt.datetime) -> dt.datetime:
-    return _utc(moment).replace(hour=0, minute=0, second=0, microsecond=0)
+    return as_utc(moment).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _day_ceil(moment: dt.datetime) -> dt.datetime:
     floor = _day_floor(moment)
-    return floor if floor == _utc(moment) else floor + dt.timedelta(days=1)
+    return floor if floor == as_utc(moment) else floor + dt.timedelta(days=1)
 
 
 def series_rows(

@@ -34,7 +34,7 @@ import msgspec
 
 from app.store.client import Store
 
-__all__ = ["Bounds", "SegmentKey", "Split", "midnight", "split", "store_identity"]
+__all__ = ["Bounds", "SegmentKey", "Split", "as_utc", "midnight", "split", "store_identity"]
 
 Bounds = tuple[dt.datetime, dt.datetime]
 
@@ -99,9 +99,9 @@ class SegmentKey(msgspec.Struct, frozen=True):
         guard: Hashable = None,
     ) -> SegmentKey:
         start, end = bounds
-        return cls(store_identity(store), site, _utc(start), _utc(end), scope, guard)
+        return cls(store_identity(store), site, as_utc(start), as_utc(end), scope, guard)
 
 
-def _utc(moment: dt.datetime) -> dt.datetime:
-    """One spelling per instant, so that equal bounds make equal keys."""
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """One spelling per instant (naive read as UTC), so that equal bounds make equal keys."""
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)

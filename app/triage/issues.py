@@ -29,6 +29,7 @@ from typing import Any
 import msgspec
 
 from app.store.client import Store
+from app.store.segments import as_utc
 from app.triage.fingerprint import fingerprint_error
 from app.triage.lifecycle import (
     Action,
@@ -43,7 +44,6 @@ from app.triage.lifecycle import (
 from app.triage.rollups import (
     Counts,
     IssueRow,
-    aware,
     days_of,
     issue_period,
     issue_rows,
@@ -78,7 +78,7 @@ TOP_VALUES = 20  # values per breakdown in the detail
 BREADCRUMB_TYPES = ("pageview", "click", "submit")
 _write_lock = threading.Lock()
 TS = "DateTime64(3, 'UTC')"
-_utc, _aware = utc, aware
+_utc, _aware = utc, as_utc
 
 
 class IssueNotFound(LookupError):

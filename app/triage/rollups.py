@@ -40,7 +40,7 @@ import msgspec
 
 from app.store.client import Store
 from app.store.horizon import first_open_day_sql, forget_recent, recent_horizon
-from app.store.segments import SegmentKey, midnight, split
+from app.store.segments import Bounds, SegmentKey, as_utc, midnight, split
 from app.store.settled_cache import SettledCache
 
 __all__ = [
@@ -98,12 +98,8 @@ def utc(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC).replace(tzinfo=None)
 
 
-def aware(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
-
-
 def _floor(moment: dt.datetime, unit: dt.timedelta) -> dt.datetime:
-    moment = aware(moment)
+    moment = as_utc(moment)
     if unit == dt.timedelta(hours=1):
         return moment.replace(minute=0, second=0, microsecond=0)
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -111,7 +107,7 @@ def _floor(moment: dt.datetime, unit: dt.timedelta) -> dt.datetime:
 
 def _ceil(moment: dt.datetime, unit: dt.timedelta) -> dt.datetime:
     floor = _floor(moment, unit)
-    return floor if floor == aware(moment) else floor + unit
+    return floor if floor == as_utc(moment) else floor + unit
 
 
 def split_period(
@@ -124,12 +120,12 @@ def split_period(
     else:
         first = last = _ceil(start, unit)
         edges = [(start, end)]
-    return first, last, [(lo, hi) for lo, hi in edges if aware(lo) < aware(hi)]
+    return first, last, [(lo, hi) for lo, hi in edges if as_utc(lo) < as_utc(hi)]
 
 
 def days_of(lo: dt.datetime, hi: dt.datetime) -> list[dt.date]:
     """The UTC days that [lo, hi) touches."""
-    first, last = aware(lo).date(), (aware(hi) - dt.timedelta(microseconds=1)).date()
+    first, last = as_utc(lo).date(), (as_utc(hi) - dt.timedelta(microseconds=1)).date()
     return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
 
 
@@ -175,7 +171,7 @@ def _day_key(store: Store, site: str, day: dt.date, total: int) -> SegmentKey:
     return SegmentKey.of(store, site, _day_bounds(day, day + dt.timedelta(days=1)), guard=total)
 
 
-def _day_bounds(first: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
+def _day_bounds(first: dt.date, end: dt.date) -> Bounds:
     return midnight(first), midnight(end)
 
 
@@ -224,7 +220,7 @@ def _whole_days(
     return found, horizon
 
 
-def _inside(bounds: tuple[dt.datetime, dt.datetime] | None, day: dt.date) -> bool:
+def _inside(bounds: Bounds | None, day: dt.date) -> bool:
     return bounds is not None and bounds[0] <= midnight(day) < bounds[1]
 
 
@@ -438,9 +434,9 @@ def issue_rows_by_site(
             IssueRow(
                 fingerprint=fp,
                 events=events,
-                first_seen=aware(first[0]),
+                first_seen=as_utc(first[0]),
                 first_release=first[1],
-                last_seen=aware(last[0]),
+                last_seen=as_utc(last[0]),
                 last_release=last[1],
                 sample=sample[1:],
             )
@@ -590,7 +586,7 @@ def issue_period(
     when that day is closed) cannot change, so it is read once per process and issue
     (kept in `_closed_details`); the live edge is read on every call from the rollups
     and raw events."""
-    start, end = aware(start), aware(end)
+    start, end = as_utc(start), as_utc(end)
     horizon = recent_horizon(store)
     closed_bounds = split(start, end, horizon).closed
     if closed_bounds is None:
