@@ -1,3 +1,6 @@
+-- Replaced by `vitals_days` (sql/080: the same rows in smaller granules), which took
+-- its rows; this file still creates it first, so a store of any age migrates alike.
+--
 -- Vitals rollup, in long format: per site, metric and UTC day, one row per
 -- (dimension, value) — the whole site (dim ''), each page, route, device class, browser,
 -- country and attribution target — holding a t-digest quantile state and the good / poor

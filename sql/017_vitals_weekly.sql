@@ -2,8 +2,8 @@
 -- Merging t-digest states costs in proportion to their centroids, and a page's week
 -- holds far fewer than its seven days apart (a day of a small page is nearly one centroid
 -- per sample; a week of it is compressed). A month of "vitals by page" reads the whole
--- weeks of the period here, the other whole days from `vitals_daily`, and only the
--- partial days at its edges from raw events (app/query/vitals.py).
+-- weeks of the period here, the other whole days from `vitals_daily` (now `vitals_days`,
+-- sql/080), and only the partial days at its edges from raw events (app/query/vitals.py).
 CREATE TABLE IF NOT EXISTS {db}.vitals_weekly
 (
     site_id      LowCardinality(String),

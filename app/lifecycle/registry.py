@@ -81,7 +81,7 @@ DERIVED: tuple[Derived, ...] = (
     Derived("session_touches", **_SESSION),  # type: ignore[arg-type]
     Derived("sessions_settled", **_SESSION),  # type: ignore[arg-type]
     Derived("sessions_settled_closed", **_SESSION),  # type: ignore[arg-type]
-    Derived(**_DAY, table="vitals_daily", rebuild="view", view="vitals_daily_mv", ttl_time="day"),
+    Derived(**_DAY, table="vitals_days", rebuild="view", view="vitals_days_mv", ttl_time="day"),
     # A week goes when its first day passes the retention (no expired day may stay in an
     # answer); a period reaching past the retention may lack up to six days at that edge.
     Derived("vitals_weekly", "week", "toMonday(ts)", "Date", "view", "week", "vitals_weekly_mv"),

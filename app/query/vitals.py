@@ -6,10 +6,10 @@ millions it is within a fraction of a percent of the exact one, and its states m
 Ratings use the web-vitals thresholds (DESIGN §6), stored at ingest; their shares are
 exact counts. Vitals count by the time they were measured (`ts` in the period).
 
-Without filters, a period is read from the rollups (sql/005, 017, 018) — whole weeks by
-week; other whole UTC days and the whole hours of the edge days by hour for the
-dimensions with few values, by day and raw for pages and routes; the minutes left from
-raw events — in one query with the totals, the attribution targets and the breakdown
+Without filters, a period is read from the rollups (sql/017, 018, 080) — whole weeks by
+week, other whole UTC days by day; the partial days at its edges by hour for the
+dimensions with few values and raw for pages and routes; the minutes left from raw
+events — in one query with the totals, the attribution targets and the breakdown
 (percentiles only for the values shown). Its part before the current hour is merged
 once per process and kept (`app/query/vitals_cache.py`): closed days never change, and
 later hours are kept as long as their sample counts do not. With filters, raw vital
@@ -183,9 +183,9 @@ def _rollup_part(
     *,
     states: bool,
 ) -> str:
-    """Rows of one vitals rollup (`vitals_weekly`, `vitals_daily` or `vitals_hourly`)
+    """Rows of one vitals rollup (`vitals_weekly`, `vitals_days` or `vitals_hourly`)
     whose time key lies in `ranges`."""
-    key = {"vitals_weekly": "week", "vitals_daily": "day", "vitals_hourly": "hour"}[table]
+    key = {"vitals_weekly": "week", "vitals_days": "day", "vitals_hourly": "hour"}[table]
 
     def bound(moment: dt.datetime) -> str:
         value = sql.instant(moment)
@@ -232,10 +232,10 @@ def _sources(
     """Vital rows of the period for `dims` — (dim, name, dim_value, n, g, p, q), q the
     t-digest state or, without `states`, 0.
 
-    Without filters: whole weeks from `vitals_weekly`; the other whole UTC days, and the
-    whole hours of the partial days at the edges, from `vitals_hourly` for the dimensions
-    it has (few values each) and from `vitals_daily` and raw events for pages and routes;
-    the minutes around the hours from raw events. With filters: raw events.
+    Without filters: whole weeks from `vitals_weekly`, the other whole UTC days from
+    `vitals_days`; the partial days at the edges from `vitals_hourly` (their whole hours)
+    and raw events (the minutes around them) for the dimensions it has (few values each),
+    from raw events for pages and routes. With filters: raw events.
     """
     if query.filters:
         period = ((query.start, query.end),)
@@ -250,14 +250,12 @@ def _sources(
         parts.append(
             _rollup_part(sql, query, names, dims, "vitals_weekly", (weeks,), states=states)
         )
-    if hourly and days + hours:
-        parts.append(
-            _rollup_part(sql, query, names, hourly, "vitals_hourly", days + hours, states=states)
-        )
+    if days:
+        parts.append(_rollup_part(sql, query, names, dims, "vitals_days", days, states=states))
+    if hourly and hours:
+        parts.append(_rollup_part(sql, query, names, hourly, "vitals_hourly", hours, states=states))
     if hourly and minutes:
         parts.append(_raw_part(sql, query, names, hourly, minutes, states=states))
-    if other and days:
-        parts.append(_rollup_part(sql, query, names, other, "vitals_daily", days, states=states))
     if other and cut.edges:
         parts.append(_raw_part(sql, query, names, other, cut.edges, states=states))
     return " UNION ALL ".join(parts)

@@ -15,9 +15,11 @@
   shard rolls up the events it holds (readers merge the partial states, as they already
   do: every rollup query aggregates);
 - every `ALTER TABLE`, `ON CLUSTER`, on the `_local` table, and a column change
-  (`ADD`/`MODIFY`/`DROP COLUMN`) on the `Distributed` table too, so both keep one shape.
+  (`ADD`/`MODIFY`/`DROP COLUMN`) on the `Distributed` table too, so both keep one shape;
+- every `DROP VIEW` and `DROP TABLE` of a table or view replaced by a later one, `ON
+  CLUSTER` (a table with its `_local` table), so a cluster does not keep feeding it.
 
-Data statements of the migrations (backfills: `INSERT … SELECT` and `BACKFILL`) are
+Data statements of the migrations (backfills: `INSERT … SELECT`, `BACKFILL`, `MOVE_ROWS`) are
 left out with a comment: on a new cluster they have nothing to fold in. `{shard}` and
 `{replica}` are the server macros of each node. Limit: only what `sql/` uses is
 translated (the engines below); an engine it does not know is an error here, not a
@@ -38,6 +40,7 @@ __all__ = ["ClusterDDL", "cluster_ddl", "derive_statement"]
 _CREATE_TABLE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)", re.I)
 _CREATE_VIEW = re.compile(r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)\.(\w+)", re.I)
 _ALTER = re.compile(r"^ALTER TABLE (\w+)\.(\w+)\s", re.I)
+_DROP = re.compile(r"^DROP (TABLE|VIEW) IF EXISTS (\w+)\.(\w+)$", re.I)
 _COLUMN_CHANGE = re.compile(r"\b(ADD|MODIFY|DROP) COLUMN\b", re.I)
 _ENGINE = re.compile(r"\bENGINE\s*=\s*(\w+)(?:\(([^)]*)\))?", re.I)
 _REPLICATED = {
@@ -113,6 +116,15 @@ def derive_statement(statement: str, *, db: str, cluster: str, tables: set[str])
         if _COLUMN_CHANGE.search(rest):
             derived.append(f"ALTER TABLE {db}.{alter[2]} {on_cluster} {rest}")
         return derived
+    drop = _DROP.match(statement.strip())
+    if drop:
+        kind, name = drop[1].upper(), drop[3]
+        if kind == "VIEW":
+            return [f"DROP VIEW IF EXISTS {db}.{name} {on_cluster}"]
+        return [
+            f"DROP TABLE IF EXISTS {db}.{name} {on_cluster}",
+            f"DROP TABLE IF EXISTS {db}.{name}_local {on_cluster}",
+        ]
     first_line = statement.splitlines()[0]
     return [f"-- not derived (a data statement; a new cluster has no data): {first_line}"]
 

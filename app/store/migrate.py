@@ -13,6 +13,11 @@ the migration into a new rollup — it runs the SELECT of the materialized view 
 table is empty. The backfill is the view's own query, so the two cannot drift apart.
 Likewise `CLOSE_AGAIN <table>` copies every closed day into a closed copy added to a
 store that already has closed days, by the copy's own declaration (app/store/closing.py).
+And `MOVE_ROWS {db}.<old> TO {db}.<new>` copies every row of a table being replaced
+into its successor (a table setting such as the granule size cannot be altered): only
+while the old table exists (the migration drops it last), emptying the new one first,
+so that a migration interrupted anywhere runs again whole; the new table takes the old
+one's TTL rules (per-site retention) before the rows.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 
 import msgspec
 
+from app.lifecycle.retention import current_ttl
 from app.store import closing
 from app.store.client import Store
 
@@ -67,6 +73,7 @@ def load_migrations(sql_dir: Path = SQL_DIR) -> list[Migration]:
 
 _BACKFILL = re.compile(r"^BACKFILL (\w+)\.(\w+)$")
 _CLOSE_AGAIN = re.compile(r"^CLOSE_AGAIN (\w+)$")
+_MOVE_ROWS = re.compile(r"^MOVE_ROWS (\w+)\.(\w+) TO (\w+)\.(\w+)$")
 _VIEW = re.compile(
     r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)\.(\w+) TO (\w+)\.(\w+) AS\s+(.*)$", re.S
 )
@@ -84,6 +91,24 @@ def backfill_statement(statement: str, statements: tuple[str, ...]) -> tuple[str
             target = f"{view[3]}.{view[4]}"
             return target, f"INSERT INTO {target}\n{view[5]}"
     raise ValueError(f"{statement}: no materialized view of that name in this migration")
+
+
+def move_rows(store: Store, source: str, target: str) -> bool:
+    """Copy every row of `source` into `target` (unqualified names in the store's
+    database), after emptying `target` and giving it `source`'s TTL; False, and nothing
+    done, when `source` does not exist (moved and dropped already)."""
+    exists = store.rows(
+        "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+        {"db": store.db, "t": source},
+    )[0][0]
+    if not exists:
+        return False
+    ttl = current_ttl(store, source)
+    if ttl and current_ttl(store, target) != ttl:
+        store.command(f"ALTER TABLE {store.table(target)} MODIFY TTL {ttl}")
+    store.command(f"TRUNCATE TABLE {store.table(target)}")
+    store.command(f"INSERT INTO {store.table(target)} SELECT * FROM {store.table(source)}")
+    return True
 
 
 def render(statement: str, *, db: str, retention_days: int) -> str:
@@ -109,7 +134,12 @@ def apply_migrations(store: Store, *, retention_days: int, sql_dir: Path = SQL_D
         for statement in rendered:
             backfill = backfill_statement(statement, rendered)
             close_again = _CLOSE_AGAIN.match(statement)
-            if close_again is not None:
+            moved = _MOVE_ROWS.match(statement)
+            if moved is not None:
+                if (moved[1], moved[3]) != (store.db, store.db):
+                    raise ValueError(f"{statement}: both tables must be in {store.db}")
+                move_rows(store, moved[2], moved[4])
+            elif close_again is not None:
                 # Idempotent like BACKFILL: only into an empty copy.
                 if store.rows(f"SELECT count() FROM {store.table(close_again[1])}")[0][0] == 0:
                     closing.close_again(store, close_again[1])

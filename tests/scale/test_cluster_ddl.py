@@ -33,7 +33,7 @@ def _statement(ddl: str, pattern: str) -> str:
 
 def test_every_table_is_replicated_and_distributed() -> None:
     tables, _ = _declared()
-    assert {"events", "sites", "tokens", "salts", "sessions", "vitals_daily"} <= tables
+    assert {"events", "sites", "tokens", "salts", "sessions", "vitals_days"} <= tables
     ddl = cluster_ddl("main", db="beacon").text()
     for table in tables:
         local = _statement(
@@ -50,7 +50,7 @@ def test_every_table_is_replicated_and_distributed() -> None:
 
 def test_every_materialized_view_reads_and_writes_local_tables() -> None:
     tables, views = _declared()
-    assert {"sessions_mv", "vitals_daily_mv"} <= views
+    assert {"sessions_mv", "vitals_days_mv"} <= views
     ddl = cluster_ddl("main", db="beacon").text()
     for view in views:
         statement = _statement(
@@ -69,6 +69,17 @@ def test_engine_arguments_are_kept() -> None:
         "'{replica}', version)" in sites  # fmt: skip
     events = _statement(ddl, r"CREATE TABLE IF NOT EXISTS beacon\.events ON CLUSTER 'main' AS ")
     assert "cityHash64(site_id, sid)" in events  # a session's events on one shard
+
+
+def test_a_replaced_table_and_its_view_are_dropped_after_their_successor() -> None:
+    ddl = cluster_ddl("main", db="beacon").text()
+    successor = ddl.index("CREATE MATERIALIZED VIEW IF NOT EXISTS beacon.vitals_days_mv ON CLUSTER")
+    old_view = ddl.index("DROP VIEW IF EXISTS beacon.vitals_daily_mv ON CLUSTER 'main'")
+    old_table = ddl.index("DROP TABLE IF EXISTS beacon.vitals_daily ON CLUSTER 'main'")
+    old_local = ddl.index("DROP TABLE IF EXISTS beacon.vitals_daily_local ON CLUSTER 'main'")
+    assert ddl.index("CREATE TABLE IF NOT EXISTS beacon.vitals_daily_local") < old_view
+    assert old_view < successor < old_table < old_local
+    assert "-- not derived (a data statement; a new cluster has no data): MOVE_ROWS" in ddl
 
 
 def test_a_bad_cluster_name_is_refused() -> None:

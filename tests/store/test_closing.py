@@ -59,10 +59,14 @@ def _raw_pages(store: Store) -> dict[str, tuple[int, int, int, int]]:
 
 
 def _assert_same_vitals(got: dict[str, Any], expected: dict[str, Any]) -> None:
-    """Equal samples and rating shares, the same values shown, percentiles within 1 %."""
+    """Equal samples and rating shares, the same values and attribution targets shown,
+    percentiles within 1 % (t-digest states merged in other groups, e.g. a cached
+    segment's, estimate a percentile a little differently)."""
 
     def figures(answer: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         rows = [("", name, summary) for name, summary in answer["metrics"].items()]
+        for name, targets in answer["attribution"].items():
+            rows += [(t["target"], name, t) for t in targets]
         for row in answer["breakdown"]:
             rows += [(row["value"], k, v) for k, v in row.items() if isinstance(v, dict)]
         return rows
@@ -72,7 +76,7 @@ def _assert_same_vitals(got: dict[str, Any], expected: dict[str, Any]) -> None:
     for (value, name, summary), (value_e, name_e, summary_e) in pairs:
         assert (value, name) == (value_e, name_e)
         for key, number in summary.items():
-            if key.startswith("p") and number is not None:
+            if key.startswith("p") and key != "poor" and number is not None:
                 assert number == pytest.approx(summary_e[key], rel=0.01), (value, name, key)
             else:
                 assert number == summary_e[key], (value, name, key)
@@ -200,7 +204,8 @@ def test_vitals_cache_answers_as_uncached_and_counts_a_late_sample(store: Store)
     close_days(store, until=closable_until(END, dt.timedelta(hours=72)))
     vitals_cache.clear_cache()
     cold = vitals.vitals(store, by_page)
-    assert cold == uncached and vitals.vitals(store, by_page) == cold
+    _assert_same_vitals(cold, uncached)
+    assert vitals.vitals(store, by_page) == cold
     assert 0 < vitals_cache.cached_entries() <= vitals_cache.CACHED_PERIODS
 
     # A late sample of an open day that the cache holds (two days before the end; the

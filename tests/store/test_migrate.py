@@ -16,6 +16,7 @@ from app.store.migrate import (
     apply_migrations,
     backfill_statement,
     load_migrations,
+    move_rows,
     split_statements,
 )
 from app.store.rows import EVENT_COLUMNS, EventRow, encode_rows
@@ -102,6 +103,7 @@ BACKFILLED = (
     "vitals_weekly",
     "vitals_hourly",
     "issues_by_day",
+    "vitals_days",
 )
 
 
@@ -184,3 +186,64 @@ def test_a_backfill_names_a_view_of_its_own_migration() -> None:
     assert backfill_statement("SELECT 1", (view,)) is None
     with pytest.raises(ValueError, match="no materialized view"):
         backfill_statement("BACKFILL d.other", (view,))
+
+
+def _before_vitals_days(tmp_path: Path) -> Path:
+    """The migrations before `vitals_days` (sql/080) replaced `vitals_daily`."""
+    release = tmp_path / "sql_before_080"
+    release.mkdir(parents=True)
+    for path in sorted(SQL_DIR.glob("0[0-7]?_*.sql")):
+        shutil.copy(path, release)
+    return release
+
+
+def _create_query(store: Store, table: str) -> str:
+    rows = store.rows(
+        "SELECT create_table_query FROM system.tables WHERE database = {db:String} "
+        "AND name = {t:String}",
+        {"db": store.db, "t": table},
+    )
+    return str(rows[0][0]) if rows else ""
+
+
+def test_vitals_daily_moves_into_vitals_days_with_its_rows_and_retention(
+    settings: Settings, tmp_path: Path
+) -> None:
+    store = Store.open(settings)
+    try:
+        apply_migrations(store, retention_days=400, sql_dir=_before_vitals_days(tmp_path))
+        store.insert_json_rows("events", EVENT_COLUMNS, _history(), dedup_token="history")
+        # A site keeping its rollups longer than the default, as app/lifecycle writes it.
+        ttl = (
+            "day + toIntervalDay(900) WHERE site_id IN ('s_upgrade'), "
+            "day + toIntervalDay(400) WHERE site_id NOT IN ('s_upgrade')"
+        )
+        store.command(f"ALTER TABLE {store.table('vitals_daily')} MODIFY TTL {ttl}")
+        old_rows = _finalized(store, "vitals_daily")
+        assert old_rows
+        # Interrupted after the copy, before the old table was dropped and the migration
+        # recorded: it runs again whole, and the rows are there once.
+        interrupted = tmp_path / "sql_interrupted"
+        shutil.copytree(_before_vitals_days(tmp_path / "again"), interrupted)
+        (migration,) = SQL_DIR.glob("080_*.sql")
+        text = migration.read_text()
+        (interrupted / migration.name).write_text(text[: text.rindex("DROP TABLE")])
+        apply_migrations(store, retention_days=400, sql_dir=interrupted)
+        store.command(f"DELETE FROM {store.table('schema_migrations')} WHERE version = 80")
+        assert apply_migrations(store, retention_days=400) == [migration.stem]
+
+        assert _finalized(store, "vitals_days") == old_rows
+        assert _create_query(store, "vitals_daily") == ""  # the old table is gone
+        assert _create_query(store, "vitals_daily_mv") == ""
+        created = _create_query(store, "vitals_days")
+        assert "index_granularity = 256" in created
+        assert f"TTL {ttl} SETTINGS" in created
+        # Nothing left to move once the old table is gone.
+        assert move_rows(store, "vitals_daily", "vitals_days") is False
+        # New vitals flow into the new table through its view.
+        samples = f"SELECT sum(samples) FROM {store.table('vitals_days')} WHERE dim = ''"
+        before = store.rows(samples)[0][0]
+        store.insert_json_rows("events", EVENT_COLUMNS, _history(), dedup_token="more")
+        assert store.rows(samples)[0][0] == before + 12
+    finally:
+        store.command(f"DROP DATABASE IF EXISTS {store.db}")
