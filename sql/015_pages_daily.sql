@@ -1,3 +1,7 @@
+-- Replaced by `pages_days` (sql/081: the same rows sorted by page, in smaller granules),
+-- which took its rows; this file still creates it first, so a store of any age migrates
+-- alike.
+--
 -- Pages rollup: per site, UTC day, page (path) and route template, the page views, and
 -- the distinct visitors, sessions and errored page views (pids with an error) as
 -- uniqExact states. "Breakdown by page" (and by route) reads it for the whole UTC days

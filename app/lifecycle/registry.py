@@ -88,7 +88,7 @@ DERIVED: tuple[Derived, ...] = (
     Derived(
         "vitals_hourly", "toDate(hour)", "toDate(ts)", "Date", "view", "hour", "vitals_hourly_mv"
     ),
-    Derived(**_DAY, table="pages_daily", rebuild="view", view="pages_daily_mv", ttl_time="day"),
+    Derived(**_DAY, table="pages_days", rebuild="view", view="pages_days_mv", ttl_time="day"),
     Derived(**_DAY, table="issues_daily", rebuild="view", view="issues_daily_mv", ttl_time="day"),
     Derived(**_DAY, table="issues_by_day", rebuild="view", view="issues_by_day_mv", ttl_time="day"),
     Derived(

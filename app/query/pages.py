@@ -2,10 +2,11 @@
 
 Page views count by their own time; visitors, sessions and errored page views are
 distinct over the whole period (DESIGN §6). Without filters, the whole UTC days of the
-period come from `pages_daily` (sql/015: page views and uniqExact states per UTC day) and
+period come from `pages_days` (sql/081: page views and uniqExact states per UTC day) and
 only the parts of days at its edges — in any time zone — from raw page-view and error
 events; with filters, raw events of the matching sessions. The pages shown are chosen
-by their page views first (plain sums), and only their states are merged.
+by their page views first (plain sums), and only their states are merged — and read:
+`pages_days` is sorted by page, so its primary key finds the rows of the pages shown.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from app.query.traffic import Sessions, event_conditions
 
 __all__ = ["PAGE_COLUMNS", "UtcDays", "error_counts", "page_rows", "utc_days"]
 
-#: The page dimensions and their column in `events` and `pages_daily`.
+#: The page dimensions and their column in `events` and `pages_days`.
 PAGE_COLUMNS = {"page": "path", "route": "route"}
 
 
@@ -95,7 +96,7 @@ _RAW_STATES = (
 def _rollup_part(
     sql: Sql, query: Query, column: str, days: Range, *, states: bool, only: str
 ) -> str:
-    """The whole UTC days [first, last) of `pages_daily`."""
+    """The whole UTC days [first, last) of `pages_days`."""
     first, last = days
     conditions = [
         sql.site(query),
@@ -105,7 +106,7 @@ def _rollup_part(
     if only:
         conditions.append(f"{column} IN ({only})")
     where = " AND ".join(conditions)
-    table = sql.table("pages_daily")
+    table = sql.table("pages_days")
     if states:
         return (
             f"SELECT {column} AS value, pageviews AS pv, visitors AS v, sessions AS s, "
@@ -125,7 +126,7 @@ def _sources(
     states: bool,
     only: str = "",
 ) -> str:
-    """(value, pv[, v, s, e]) rows of the period: `pages_daily` for its whole UTC days and
+    """(value, pv[, v, s, e]) rows of the period: `pages_days` for its whole UTC days and
     raw events for the rest, or raw events of the matching sessions (`found`) with
     filters; restricted to the values of the SELECT `only` when given."""
     cut = UtcDays(None, ((query.start, query.end),)) if query.filters else utc_days(query)

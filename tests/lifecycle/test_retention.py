@@ -89,7 +89,7 @@ def test_rollups_may_be_kept_longer_than_events(filled: Store, settings: Setting
     sites = [Site(SHORT, "short.test", retention_days=7, rollup_retention_days=30)]
     apply_retention(store, settings, sites)
     assert _old_count(store, SOURCE, EVENTS_TTL_TIME, SHORT, 7) == 0
-    assert _old_count(store, "pages_daily", "day", SHORT, 8) > 0
+    assert _old_count(store, "pages_days", "day", SHORT, 8) > 0
     assert _old_count(store, "sessions_settled", "toDateTime(session_start)", SHORT, 8) > 0
 
 
@@ -104,7 +104,7 @@ def test_the_rules_name_only_sites_that_differ_from_the_default(settings: Settin
         "toDateTime(ts) + toIntervalDay(30) WHERE site_id IN ('s_a', 's_c'), "
         "toDateTime(ts) + toIntervalDay(400) WHERE site_id NOT IN ('s_a', 's_c')"
     )
-    assert wanted["pages_daily"] == (
+    assert wanted["pages_days"] == (
         "day + toIntervalDay(30) WHERE site_id IN ('s_a'), "
         "day + toIntervalDay(90) WHERE site_id IN ('s_c'), "
         "day + toIntervalDay(400) WHERE site_id NOT IN ('s_a', 's_c')"
