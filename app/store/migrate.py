@@ -95,8 +95,9 @@ def backfill_statement(statement: str, statements: tuple[str, ...]) -> tuple[str
 
 def move_rows(store: Store, source: str, target: str) -> bool:
     """Copy every row of `source` into `target` (unqualified names in the store's
-    database), after emptying `target` and giving it `source`'s TTL; False, and nothing
-    done, when `source` does not exist (moved and dropped already)."""
+    database; every column of `target` must be one of `source`), after emptying `target`
+    and giving it `source`'s TTL; False, and nothing done, when `source` does not exist
+    (moved and dropped already)."""
     exists = store.rows(
         "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
         {"db": store.db, "t": source},
@@ -106,8 +107,19 @@ def move_rows(store: Store, source: str, target: str) -> bool:
     ttl = current_ttl(store, source)
     if ttl and current_ttl(store, target) != ttl:
         store.command(f"ALTER TABLE {store.table(target)} MODIFY TTL {ttl}")
+    columns = ", ".join(
+        f"`{name}`"
+        for (name,) in store.rows(
+            "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String} "
+            "ORDER BY position",
+            {"db": store.db, "t": target},
+        )
+    )
     store.command(f"TRUNCATE TABLE {store.table(target)}")
-    store.command(f"INSERT INTO {store.table(target)} SELECT * FROM {store.table(source)}")
+    # By name: the two tables may list their columns in different orders.
+    store.command(
+        f"INSERT INTO {store.table(target)} ({columns}) SELECT {columns} FROM {store.table(source)}"
+    )
     return True
 
 

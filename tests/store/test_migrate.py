@@ -247,3 +247,14 @@ def test_vitals_daily_moves_into_vitals_days_with_its_rows_and_retention(
         assert store.rows(samples)[0][0] == before + 12
     finally:
         store.command(f"DROP DATABASE IF EXISTS {store.db}")
+
+
+def test_moved_rows_keep_their_columns_whatever_the_order(store: Store) -> None:
+    old, new = store.table("move_old"), store.table("move_new")
+    store.command(f"CREATE TABLE {old} (a String, b UInt64) ENGINE = MergeTree ORDER BY a")
+    store.command(f"CREATE TABLE {new} (b UInt64, a String) ENGINE = MergeTree ORDER BY a")
+    store.command(f"INSERT INTO {old} VALUES ('x', 1), ('y', 2)")
+    assert move_rows(store, "move_old", "move_new") is True
+    assert store.rows(f"SELECT a, b FROM {new} ORDER BY a") == [("x", 1), ("y", 2)]
+    assert move_rows(store, "move_missing", "move_new") is False
+    assert store.rows(f"SELECT count() FROM {new}")[0][0] == 2
