@@ -4,7 +4,7 @@
 -- such rows spans many days and dimensions: every one of its states was read and
 -- deserialized to keep a few. Measured on `bench queries` stores, filling the closed
 -- days' vitals cache: the pages' days 75-92 ms in 8,192-row granules against 41 ms in
--- 256-row ones at 10M events (156-176 against 76-103 at 100M); the whole site's and the
+-- 256-row ones at 10M events (144-176 against 76-103 at 100M); the whole site's and the
 -- attribution targets' whole days 20-24 ms from here against 44-51 ms hour by hour from
 -- `vitals_hourly` (28-39 against 55-59 at 100M), which is why those days are now read
 -- from here as well (app/query/vitals.py).
