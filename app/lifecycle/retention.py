@@ -35,7 +35,14 @@ from app.lifecycle.registry import DERIVED, EVENTS_TTL_TIME, SOURCE
 from app.store.client import Store
 from app.store.sites import Site
 
-__all__ = ["apply_retention", "effective_retention", "ttl_clause", "validate_retention"]
+__all__ = [
+    "apply_retention",
+    "current_ttl",
+    "effective_retention",
+    "table_definition",
+    "ttl_clause",
+    "validate_retention",
+]
 
 _SITE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _TTL = re.compile(r" TTL (.*?)(?: SETTINGS |$)", re.S)
@@ -92,7 +99,7 @@ def ttl_clause(time_expr: str, default_days: int, days_by_site: dict[str, int]) 
     return ", ".join([*rules, default])
 
 
-def _table(store: Store, table: str) -> tuple[str, str] | None:
+def table_definition(store: Store, table: str) -> tuple[str, str] | None:
     """(engine, create query) of a table, or None when it does not exist."""
     rows = store.rows(
         "SELECT engine, create_table_query FROM system.tables WHERE database = {db:String} "
@@ -103,7 +110,7 @@ def _table(store: Store, table: str) -> tuple[str, str] | None:
 
 
 def current_ttl(store: Store, table: str) -> str:
-    found = _table(store, table)
+    found = table_definition(store, table)
     match = _TTL.search(found[1]) if found else None
     return match[1].strip() if match else ""
 
@@ -126,7 +133,7 @@ def apply_retention(store: Store, settings: Settings, sites: Iterable[Site]) -> 
     changed (their stored data is trimmed before this returns)."""
     changed = []
     for table, clause in desired_ttls(settings, sites).items():
-        found = _table(store, table)
+        found = table_definition(store, table)
         # A cluster's tables are Distributed over `<table>_local` (app/scale/cluster.py):
         # TTL rules belong on those, ON CLUSTER, which this does not do (README).
         if found is None or not found[0].endswith("MergeTree"):

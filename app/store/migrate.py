@@ -27,7 +27,7 @@ from pathlib import Path
 
 import msgspec
 
-from app.lifecycle.retention import current_ttl
+from app.lifecycle.retention import current_ttl, table_definition
 from app.store import closing
 from app.store.client import Store
 
@@ -98,11 +98,7 @@ def move_rows(store: Store, source: str, target: str) -> bool:
     database; every column of `target` must be one of `source`), after emptying `target`
     and giving it `source`'s TTL; False, and nothing done, when `source` does not exist
     (moved and dropped already)."""
-    exists = store.rows(
-        "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
-        {"db": store.db, "t": source},
-    )[0][0]
-    if not exists:
+    if table_definition(store, source) is None:
         return False
     ttl = current_ttl(store, source)
     if ttl and current_ttl(store, target) != ttl:
