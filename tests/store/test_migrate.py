@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 from app.config import Settings
+from app.lifecycle.retention import table_definition
 from app.store.client import Store
 from app.store.migrate import (
     SQL_DIR,
@@ -198,12 +199,8 @@ def _before_vitals_days(tmp_path: Path) -> Path:
 
 
 def _create_query(store: Store, table: str) -> str:
-    rows = store.rows(
-        "SELECT create_table_query FROM system.tables WHERE database = {db:String} "
-        "AND name = {t:String}",
-        {"db": store.db, "t": table},
-    )
-    return str(rows[0][0]) if rows else ""
+    found = table_definition(store, table)
+    return found[1] if found else ""
 
 
 def test_vitals_daily_moves_into_vitals_days_with_its_rows_and_retention(
