@@ -10,8 +10,8 @@ uses and reports medians, with a plain `count()` scan of the same rows, in the s
 as the ratio's base. "vitals by page" is reported warm (its settled days cached, as in a
 running server) and with the cache emptied before each run (as the first call of a fresh
 process). Three filtered queries follow: a session dimension (device), a page, and vitals
-by page with a device filter (raw vital events, their settled part cached like the
-unfiltered one: reported warm and cold).
+by page with a device filter (the rollups by device class, their settled part cached like
+the unfiltered one: reported warm and cold).
 
 Also reported: the fill rate (events/s), the store's size on disk (`system.parts` per
 table, and the data directory as `du` counts it) and the process's peak RSS. `--keep

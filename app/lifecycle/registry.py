@@ -88,6 +88,31 @@ DERIVED: tuple[Derived, ...] = (
     Derived(
         "vitals_hourly", "toDate(hour)", "toDate(ts)", "Date", "view", "hour", "vitals_hourly_mv"
     ),
+    Derived(
+        **_DAY,
+        table="vitals_device_days",
+        rebuild="view",
+        view="vitals_device_days_mv",
+        ttl_time="day",
+    ),
+    Derived(
+        "vitals_device_weekly",
+        "week",
+        "toMonday(ts)",
+        "Date",
+        "view",
+        "week",
+        "vitals_device_weekly_mv",
+    ),
+    Derived(
+        "vitals_device_hourly",
+        "toDate(hour)",
+        "toDate(ts)",
+        "Date",
+        "view",
+        "hour",
+        "vitals_device_hourly_mv",
+    ),
     Derived(**_DAY, table="pages_days", rebuild="view", view="pages_days_mv", ttl_time="day"),
     Derived(**_DAY, table="issues_daily", rebuild="view", view="issues_daily_mv", ttl_time="day"),
     Derived(**_DAY, table="issues_by_day", rebuild="view", view="issues_by_day_mv", ttl_time="day"),

@@ -10,12 +10,13 @@ Without filters, a period is read from the rollups (sql/017, 018, 080) — whole
 week, other whole UTC days by day; the partial days at its edges by hour for the
 dimensions with few values and raw for pages and routes; the minutes left from raw
 events — in one query with the totals, the attribution targets and the breakdown
-(percentiles only for the values shown). Its part before the current hour is merged
-once per process and kept (`app/query/vitals_cache.py`): closed days never change, and
-later hours are kept as long as their sample counts do not. With filters, raw vital
-events, in one scan (a grouping set per dimension); with filters on the vitals' own
-columns (page, route, device, browser, country, target) their part before the current
-hour is kept likewise.
+(percentiles only for the values shown). With device filters only, and a breakdown by
+page or route (or none), likewise from the rollups by device class (sql/082). Its part
+before the current hour is merged once per process and kept (`app/query/vitals_cache.py`):
+closed days never change, and later hours are kept as long as their sample counts do
+not. With other filters, raw vital events, in one scan (a grouping set per dimension);
+with filters on the vitals' own columns (page, route, device, browser, country, target)
+their part before the current hour is kept likewise.
 """
 
 from __future__ import annotations
@@ -47,8 +48,47 @@ _ROLLUP_DIMENSIONS = {
     "target": "target",
 }
 BY = ("page", "route", "device", "browser", "country")
-#: Dimensions with few values, rolled up by hour as well (sql/018).
-_HOURLY_DIMENSIONS = frozenset({"", "device", "browser", "country", "target"})
+
+
+class _Rollups(msgspec.Struct, frozen=True):
+    """One family of vitals rollups: its tables by week, UTC day and UTC hour, the
+    dimensions it holds, and those it holds by hour (few values each)."""
+
+    weekly: str
+    days: str
+    hourly: str
+    dims: frozenset[str]
+    hourly_dims: frozenset[str]
+
+
+#: Every vital, by week, day and hour (sql/017, 080, 018).
+_ALL_DEVICES = _Rollups(
+    "vitals_weekly",
+    "vitals_days",
+    "vitals_hourly",
+    frozenset({"", *_ROLLUP_DIMENSIONS}),
+    frozenset({"", "device", "browser", "country", "target"}),
+)
+#: The same per device class, for the dimensions a device filter is read with (sql/082).
+_BY_DEVICE = _Rollups(
+    "vitals_device_weekly",
+    "vitals_device_days",
+    "vitals_device_hourly",
+    frozenset({"", "page", "route", "target"}),
+    frozenset({"", "target"}),
+)
+
+
+def _rollups(query: Query, dims: tuple[str, ...]) -> _Rollups | None:
+    """The rollups that hold `query`'s vitals for `dims`: those of every vital without
+    filters, those by device class when every filter is on the device (values, prefixes
+    or negated: a condition on the rollup's `device` column) and they hold every
+    dimension asked, and none otherwise (raw vital events)."""
+    if not query.filters:
+        return _ALL_DEVICES
+    if all(f.dimension == "device" for f in query.filters) and set(dims) <= _BY_DEVICE.dims:
+        return _BY_DEVICE
+    return None
 
 
 def _summary(
@@ -178,14 +218,15 @@ def _rollup_part(
     query: Query,
     names: tuple[str, ...],
     dims: tuple[str, ...],
-    table: str,
+    source: tuple[str, str],
     ranges: tuple[Range, ...],
     *,
     states: bool,
 ) -> str:
-    """Rows of one vitals rollup (`vitals_weekly`, `vitals_days` or `vitals_hourly`)
-    whose time key lies in `ranges`."""
-    key = {"vitals_weekly": "week", "vitals_days": "day", "vitals_hourly": "hour"}[table]
+    """Rows of one vitals rollup, `source` its table and time key (`week`, `day` or
+    `hour`), whose time key lies in `ranges` (and, in a rollup by device class, whose
+    device passes the query's device filters)."""
+    table, key = source
 
     def bound(moment: dt.datetime) -> str:
         value = sql.instant(moment)
@@ -194,10 +235,11 @@ def _rollup_part(
     within = " OR ".join(f"({key} >= {bound(a)} AND {key} < {bound(b)})" for a, b in ranges)
     # Several sites: the whole-site rows (dim '') told apart by site, as the raw part does.
     value = "if(dim = '', site_id, dim_value)" if query.sites else "dim_value"
+    devices = "".join(f" AND {filter_condition(sql, 'device', f)}" for f in query.filters)
     return (
         f"SELECT dim, name, {value} AS dim_value, samples AS n, good AS g, poor AS p"
         f", {'quantiles AS q' if states else _NO_STATE} FROM {sql.table(table)} "
-        f"WHERE {sql.site(query)} "
+        f"WHERE {sql.site(query)}{devices} "
         f"AND name IN {sql.bind(list(names), 'Array(String)')} "
         f"AND dim IN {sql.bind(list(dims), 'Array(String)')} AND ({within})"
     )
@@ -232,28 +274,31 @@ def _sources(
     """Vital rows of the period for `dims` — (dim, name, dim_value, n, g, p, q), q the
     t-digest state or, without `states`, 0.
 
-    Without filters: whole weeks from `vitals_weekly`, the other whole UTC days from
-    `vitals_days`; the partial days at the edges from `vitals_hourly` (their whole hours)
-    and raw events (the minutes around them) for the dimensions it has (few values each),
-    from raw events for pages and routes. With filters: raw events.
+    From the rollups that hold them (`_rollups`): whole weeks by week, the other whole
+    UTC days by day; the partial days at the edges by hour (their whole hours) and from
+    raw events (the minutes around them) for the dimensions held by hour (few values
+    each), from raw events for pages and routes. Otherwise (filters the rollups cannot
+    answer): raw events.
     """
-    if query.filters:
+    rollups = _rollups(query, dims)
+    if rollups is None:
         period = ((query.start, query.end),)
         return _raw_part(sql, query, names, dims, period, states=states, found=found)
     cut = utc_days(query)
     weeks, days = whole_weeks(cut.days) if cut.days else (None, ())
     hours, minutes = whole_hours(cut.edges)
-    hourly = tuple(d for d in dims if d in _HOURLY_DIMENSIONS)
-    other = tuple(d for d in dims if d not in _HOURLY_DIMENSIONS)
+    hourly = tuple(d for d in dims if d in rollups.hourly_dims)
+    other = tuple(d for d in dims if d not in rollups.hourly_dims)
     parts = []
     if weeks:
-        parts.append(
-            _rollup_part(sql, query, names, dims, "vitals_weekly", (weeks,), states=states)
-        )
+        weekly = (rollups.weekly, "week")
+        parts.append(_rollup_part(sql, query, names, dims, weekly, (weeks,), states=states))
     if days:
-        parts.append(_rollup_part(sql, query, names, dims, "vitals_days", days, states=states))
+        daily = (rollups.days, "day")
+        parts.append(_rollup_part(sql, query, names, dims, daily, days, states=states))
     if hourly and hours:
-        parts.append(_rollup_part(sql, query, names, hourly, "vitals_hourly", hours, states=states))
+        by_hour = (rollups.hourly, "hour")
+        parts.append(_rollup_part(sql, query, names, hourly, by_hour, hours, states=states))
     if hourly and minutes:
         parts.append(_raw_part(sql, query, names, hourly, minutes, states=states))
     if other and cut.edges:
@@ -373,7 +418,7 @@ def _merge(
     `query` (None: nothing after the cached parts); `shown_values` is `by` and the limit."""
     sql = Sql(store.db)
     by, limit = shown_values
-    if not cached and query is not None and query.filters:
+    if not cached and query is not None and _rollups(query, dims) is None:
         return store.rows(_raw_merge(sql, query, names, by, limit, dims, found), sql.params)
 
     def sources(dims: tuple[str, ...], *, states: bool) -> str:

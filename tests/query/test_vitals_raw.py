@@ -1,9 +1,10 @@
 """Vitals read wholly from raw events (any filter): one scan with a grouping set per
 dimension, the values shown picked by rank (`app/query/vitals.py: _raw_merge`).
 
-The same vitals are asked three ways — with a device filter, against counts made here
+The same vitals are asked three ways — with a browser filter, against counts made here
 from the generated samples; with a filter that matches everything, against the answer of
-the rollups (no filter); and for several sites at once with a filter — and each must
+the rollups (no filter); and for several sites at once with a filter (on the browser, and
+on the device, which the rollups by device class answer) — and each must
 agree on samples, ratings, percentiles and which values are shown. Few samples per
 value, so the t-digest percentile is the nearest-rank one and can be compared exactly.
 """
@@ -87,10 +88,11 @@ def _ask(site: str, **params: str) -> Any:
     return parse_query(site, {**period, **extra}, allowed=["by", "limit", "metric"])
 
 
-def test_a_device_filter_keeps_its_samples_and_the_top_pages(
+def test_a_browser_filter_keeps_its_samples_and_the_top_pages(
     store: Store, samples: dict[tuple[str, str, str], list[float]]
 ) -> None:
-    answer = vitals.vitals(store, _ask("vr_one", by="page", limit="2", device="mobile"))
+    """Mobile Safari: the fixture's phones (its desktops run Chrome)."""
+    answer = vitals.vitals(store, _ask("vr_one", by="page", limit="2", browser="Mobile Safari"))
     mobile = {page: samples["vr_one", "mobile", page] for page in PAGES}
     every = [v for values in mobile.values() for v in values]
     lcp = answer["metrics"]["LCP"]
@@ -117,13 +119,14 @@ def test_a_filter_that_matches_all_reads_raw_and_agrees_with_the_rollups(
     assert rolled["metrics"]["LCP"]["samples"] == len(whole)
 
 
+@pytest.mark.parametrize("dimension,value", [("browser", "Chrome"), ("device", "desktop")])
 def test_several_sites_with_a_filter_each_get_their_own_totals(
-    store: Store, samples: dict[tuple[str, str, str], list[float]]
+    store: Store, samples: dict[tuple[str, str, str], list[float]], dimension: str, value: str
 ) -> None:
     query = parse_query(
         SITES[0],
         {"from": [DAY.isoformat()], "to": [DAY.isoformat()], "metric": ["LCP"],
-         "device": ["desktop"]},
+         dimension: [value]},
         allowed=["metric"],
     )  # fmt: skip
 

@@ -105,6 +105,9 @@ BACKFILLED = (
     "vitals_hourly",
     "issues_by_day",
     "vitals_days",
+    "vitals_device_days",
+    "vitals_device_weekly",
+    "vitals_device_hourly",
 )
 
 
