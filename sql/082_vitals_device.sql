@@ -1,16 +1,21 @@
 -- Vitals by device class: the whole site, pages, routes and attribution targets of each
--- device class, by day, week and hour (few values by hour: the whole site and targets),
--- as `vitals_days`, `vitals_weekly` and `vitals_hourly` hold them for all devices. Web
--- vitals are read per device class (the thresholds are the same, but phones and desktops
--- differ so much that a blended p75 hides both, which is why CrUX reports each form
--- factor), so `device` is the one filter that the vitals API answers from rollups: a
--- period with only device filters is read here as an unfiltered one is read from the
--- other three, where any other filter still reads raw vital events (app/query/vitals.py).
--- Measured on `bench queries` stores before this table (see README, Benchmark): "vitals by
--- page, device filter" read a month of raw vital events on its first call in a process.
+-- device class, by day and by week, as `vitals_days` and `vitals_weekly` hold them for all
+-- devices. Web vitals are read per device class (the thresholds are the same, but phones
+-- and desktops differ so much that a blended p75 hides both, which is why CrUX reports
+-- each form factor), so `device` is the one filter that the vitals API answers from
+-- rollups: a period with device filters only is read here as an unfiltered one is read
+-- from the other rollups; any other filter still reads raw vital events
+-- (app/query/vitals.py). Before this table, "vitals by page, device filter" read a month
+-- of raw vital events on its first call in a process (see README, Benchmark).
 --
 -- `device` leads the key after the site, so a device filter of any form (values,
 -- prefixes, negated) is a range of the key, and states of several classes merge.
+--
+-- No table by hour: the partial days at a period's edges are read from raw events for the
+-- pages anyway, and the whole site and targets come out of that same scan for less than
+-- merging their hourly states costs (cold "vitals by page, device filter", in one process,
+-- alternating: 355-398 ms against 389-514 at 100M events, 190-208 against 209-283 at 10M),
+-- and each view costs every insert (about 1 µs of CPU per stored event each, measured).
 CREATE TABLE IF NOT EXISTS {db}.vitals_device_days
 (
     site_id      LowCardinality(String),
@@ -49,25 +54,6 @@ ORDER BY (site_id, device, name, dim, week, dim_value)
 TTL week + INTERVAL {retention_days} DAY
 SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 256;
 
-CREATE TABLE IF NOT EXISTS {db}.vitals_device_hourly
-(
-    site_id      LowCardinality(String),
-    device       LowCardinality(String),
-    name         LowCardinality(String),
-    dim          LowCardinality(String),
-    hour         DateTime('UTC'),
-    dim_value    String,
-    samples      SimpleAggregateFunction(sum, UInt64),
-    good         SimpleAggregateFunction(sum, UInt64),
-    poor         SimpleAggregateFunction(sum, UInt64),
-    quantiles    AggregateFunction(quantilesTDigest(0.5, 0.75, 0.9, 0.95, 0.99), Float64)
-)
-ENGINE = AggregatingMergeTree
-PARTITION BY toYYYYMM(hour)
-ORDER BY (site_id, hour, device, name, dim, dim_value)
-TTL hour + INTERVAL {retention_days} DAY
-SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 256;
-
 -- Vitals stored before this migration: folded in once by each view's own query
 -- (BACKFILL, app/store/migrate.py), while its rollup is still empty and before the view
 -- exists (migrations run at start-up, before ingest). A site's rollups may outlive its
@@ -76,8 +62,6 @@ SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 256;
 BACKFILL {db}.vitals_device_days_mv;
 
 BACKFILL {db}.vitals_device_weekly_mv;
-
-BACKFILL {db}.vitals_device_hourly_mv;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.vitals_device_days_mv TO {db}.vitals_device_days AS
 SELECT
@@ -112,20 +96,3 @@ FROM {db}.events
 ARRAY JOIN [('', ''), ('page', path), ('route', route), ('target', target)] AS pair
 WHERE type = 'vital'
 GROUP BY site_id, device, name, dim, week, dim_value;
-
-CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.vitals_device_hourly_mv TO {db}.vitals_device_hourly AS
-SELECT
-    site_id,
-    device,
-    name,
-    pair.1 AS dim,
-    toStartOfHour(toDateTime(ts, 'UTC')) AS hour,
-    pair.2 AS dim_value,
-    count() AS samples,
-    countIf(rating = 'good') AS good,
-    countIf(rating = 'poor') AS poor,
-    quantilesTDigestState(0.5, 0.75, 0.9, 0.95, 0.99)(value) AS quantiles
-FROM {db}.events
-ARRAY JOIN [('', ''), ('target', target)] AS pair
-WHERE type = 'vital'
-GROUP BY site_id, device, name, dim, hour, dim_value;

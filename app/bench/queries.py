@@ -285,7 +285,8 @@ def _run_queries(
         ),
         "sessions list": lambda: sessions.session_list(store, listing),
         # With filters: a session dimension reads settled sessions; a page filter goes
-        # through the page views, and vitals with any filter read raw vital events.
+        # through the page views; vitals with a device filter read the rollups by device
+        # class (any other filter: raw vital events).
         "overview, device filter": lambda: metrics.overview(store, mobile),
         "overview, page filter": lambda: metrics.overview(store, one_page),
         "vitals by page, device filter": lambda: vitals.vitals(store, mobile_by_page),

@@ -51,8 +51,8 @@ BY = ("page", "route", "device", "browser", "country")
 
 
 class _Rollups(msgspec.Struct, frozen=True):
-    """One family of vitals rollups: its tables by week, UTC day and UTC hour, the
-    dimensions it holds, and those it holds by hour (few values each)."""
+    """One family of vitals rollups: its tables by week, UTC day and UTC hour (if any),
+    the dimensions it holds, and those it holds by hour (few values each)."""
 
     weekly: str
     days: str
@@ -69,13 +69,14 @@ _ALL_DEVICES = _Rollups(
     frozenset({"", *_ROLLUP_DIMENSIONS}),
     frozenset({"", "device", "browser", "country", "target"}),
 )
-#: The same per device class, for the dimensions a device filter is read with (sql/082).
+#: The same per device class, for the dimensions a device filter is read with (sql/082);
+#: none by hour: the edges' raw scan for the pages gives the rest for less.
 _BY_DEVICE = _Rollups(
     "vitals_device_weekly",
     "vitals_device_days",
-    "vitals_device_hourly",
+    "",
     frozenset({"", "page", "route", "target"}),
-    frozenset({"", "target"}),
+    frozenset(),
 )
 
 

@@ -107,7 +107,6 @@ BACKFILLED = (
     "vitals_days",
     "vitals_device_days",
     "vitals_device_weekly",
-    "vitals_device_hourly",
 )
 
 
