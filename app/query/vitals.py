@@ -11,12 +11,13 @@ week, other whole UTC days by day; the partial days at its edges by hour for the
 dimensions with few values and raw for pages and routes; the minutes left from raw
 events — in one query with the totals, the attribution targets and the breakdown
 (percentiles only for the values shown). With device filters only, and a breakdown by
-page or route (or none), likewise from the rollups by device class (sql/082). Its part
-before the current hour is merged once per process and kept (`app/query/vitals_cache.py`):
-closed days never change, and later hours are kept as long as their sample counts do
-not. With other filters, raw vital events, in one scan (a grouping set per dimension);
-with filters on the vitals' own columns (page, route, device, browser, country, target)
-their part before the current hour is kept likewise.
+page or route (or none), likewise from the rollups by device class (sql/082), which have
+no hourly table: their partial edge days are read raw. Its part before the current hour
+is merged once per process and kept (`app/query/vitals_cache.py`): closed days never
+change, and later hours are kept as long as their sample counts do not. With other
+filters, raw vital events, in one scan (a grouping set per dimension); with filters on
+the vitals' own columns (page, route, device, browser, country, target) their part
+before the current hour is kept likewise.
 """
 
 from __future__ import annotations
