@@ -155,6 +155,24 @@ DERIVED: tuple[Derived, ...] = (
         "closer",
         "slot",
     ),
+    Derived(
+        "traffic_device_slots",
+        "toDate(slot)",
+        "toDate(ts)",
+        "Date",
+        "view",
+        "slot",
+        "traffic_device_slots_mv",
+    ),
+    Derived(**_DAY, table="traffic_device_days_closed", rebuild="closer", ttl_time="day"),
+    Derived(
+        "session_device_slots_closed",
+        "toDate(slot)",
+        "toDate(session_start)",
+        "Date",
+        "closer",
+        "slot",
+    ),
 )
 
 SITE_STATE = (

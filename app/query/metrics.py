@@ -36,6 +36,8 @@ from app.query.sql import (
     touched_sessions,
 )
 from app.query.traffic import (
+    device_conditions,
+    device_only,
     look_up,
     population,
     series_rows,
@@ -74,10 +76,14 @@ def _overviews(store: Store, periods: list[Query]) -> list[dict[str, dict[str, A
     a session or event in a period is missing from its answer).
 
     Without filters, session metrics come from the sessions that start in the period and
-    event metrics from `traffic_slots`; with filters, both from the period's session
-    population (which finds the sessions crossing its edges)."""
+    event metrics from `traffic_slots`; with filters on the device alone, the same from
+    the closed days by device class and raw events of the class (sql/083: the device is
+    constant over a session, so its sessions and its events are one population); with
+    any other filter, both from the period's session population (which finds the
+    sessions crossing its edges)."""
     sql = Sql(store.db)
-    if periods[0].filters:
+    by_device = device_only(periods[0])
+    if periods[0].filters and not by_device:
         found = look_up(store, *periods)
         columns = metric_columns(OVERVIEW_METRICS)
         needs = needs_of(OVERVIEW_METRICS)
@@ -91,7 +97,8 @@ def _overviews(store: Store, periods: list[Query]) -> list[dict[str, dict[str, A
         touched = touched_sessions(store, span)
         closed = first_open_day(store, touched)
         parts = [
-            f"SELECT {n} AS period, {_unfiltered(sql, period, touched, closed)}"
+            f"SELECT {n} AS period, "
+            + _unfiltered(sql, period, touched, closed, by_device=by_device)
             for n, period in enumerate(periods)
         ]
     names, rows = store.query(" UNION ALL ".join(parts), sql.params)
@@ -141,13 +148,16 @@ def session_sums(
     touched: Touched | None,
     closed_until: dt.date | None,
     bucket: Callable[[str], str],
+    *,
+    by_device: bool = False,
 ) -> str:
     """(site_id, b, n_<each of `SESSION_SUMS`>) per site and bucket of the session's start, of the
     sessions that start in the period: the closed days' 15-minute slots from
     `session_slots_closed` (app/store/closing.py), every other part of the period from
     `session_rows` (settled and open sessions). Slots of closed days serve any zone: the
     period's start and end are on quarter hours, or their minutes come from
-    `session_rows`."""
+    `session_rows`. With `by_device` (filters on the device alone), the closed slots come
+    from `session_device_slots_closed` (sql/083), and `session_rows` applies the filters."""
     # The sums are named n_<sum>: an alias equal to a column it aggregates would make
     # ClickHouse read the column as the alias.
     # UInt64 like the closed slots' columns (an open session's duration is an Int64).
@@ -170,10 +180,14 @@ def session_sums(
     if closed is None:
         return from_rows(period)
     first, last = closed
+    table, devices = "session_slots_closed", ""
+    if by_device:
+        table = "session_device_slots_closed"
+        devices = "".join(f" AND {c}" for c in device_conditions(sql, period))
     parts = [
         f"SELECT site_id, {bucket('slot')} AS b, "
         f"{', '.join(f'sum({name}) AS n_{name}' for name in SESSION_SUMS)} "
-        f"FROM {sql.table('session_slots_closed')} WHERE {sql.site(period)} "
+        f"FROM {sql.table(table)} WHERE {sql.site(period)}{devices} "
         f"AND slot >= {sql.instant(first)} AND slot < {sql.instant(last)} GROUP BY site_id, b"
     ]
     for lo, hi in ((period.start, first), (last, period.end)):
@@ -183,13 +197,18 @@ def session_sums(
 
 
 def _unfiltered(
-    sql: Sql, period: Query, touched: Touched | None, closed_until: dt.date | None
+    sql: Sql,
+    period: Query,
+    touched: Touched | None,
+    closed_until: dt.date | None,
+    *,
+    by_device: bool = False,
 ) -> str:
-    """The columns and FROM of one period's overview without filters, per site: the
-    session metrics of the sessions starting in it, beside its page views, visitors and
-    errored pages."""
+    """The columns and FROM of one period's overview without filters (or, `by_device`,
+    with filters on the device alone), per site: the session metrics of the sessions
+    starting in it, beside its page views, visitors and errored pages."""
     constant = lambda _: "toDateTime(0, 'UTC')"  # noqa: E731 - one bucket: the period
-    sums = session_sums(sql, period, touched, closed_until, constant)
+    sums = session_sums(sql, period, touched, closed_until, constant, by_device=by_device)
     sessions = (
         "SELECT site_id, "
         + ", ".join(f"sum(n_{name}) AS {name}" for name in SESSION_SUMS)
@@ -197,7 +216,15 @@ def _unfiltered(
     )
     summed = {name: f"s.{name}" for name in SESSION_SUMS}
     ratios = ", ".join(f"{session_ratio(name, summed)} AS {name}" for name in SESSION_RATIOS)
-    traffic = series_rows(sql, period, constant, None, use_slots=True, closed_until=closed_until)
+    traffic = series_rows(
+        sql,
+        period,
+        constant,
+        None,
+        use_slots=True,
+        closed_until=closed_until,
+        by_device=by_device,
+    )
     return (
         "if(s.site_id = '', t.site_id, s.site_id) AS site_id, s.sessions AS sessions, "
         f"{ratios}, t.visitors AS visitors, t.pageviews AS pageviews, "

@@ -50,6 +50,8 @@ __all__ = [
     "Edge",
     "Edges",
     "Sessions",
+    "device_conditions",
+    "device_only",
     "event_conditions",
     "look_up",
     "population",
@@ -290,6 +292,16 @@ def event_conditions(sql: Sql, query: Query, found: Sessions | None) -> list[str
     return conditions
 
 
+def device_only(query: Query) -> bool:
+    """Whether the query has filters and every one is on the device (sql/083)."""
+    return bool(query.filters) and all(f.dimension == "device" for f in query.filters)
+
+
+def device_conditions(sql: Sql, query: Query) -> list[str]:
+    """The query's device filters as conditions on a `device` column."""
+    return [filter_condition(sql, "device", f) for f in query.filters if f.dimension == "device"]
+
+
 def slot_aligned(boundaries: Iterable[dt.datetime]) -> bool:
     """Whether every instant lies on a UTC quarter hour."""
     return all(
@@ -325,6 +337,7 @@ def series_rows(
     *,
     use_slots: bool,
     closed_until: dt.date | None = None,
+    by_device: bool = False,
 ) -> str:
     """(bucket start, page views, visitors, errored page views, site) per bucket of the
     period and site.
@@ -334,10 +347,16 @@ def series_rows(
     period come from `traffic_slots` — and with `closed_until` (the closed horizon, for
     buckets that hold whole UTC days) its whole closed days from `traffic_days_closed` —
     and only its edges off a quarter hour from raw events; otherwise every count comes
-    from raw events (of the matching sessions)."""
+    from raw events (of the matching sessions). With `by_device` as well (filters on the
+    device alone), the slots and closed days are those of the filters' device classes
+    (`traffic_device_slots`, `traffic_device_days_closed`: sql/083)."""
     site = sql.site(query)
     raw_ranges: list[tuple[dt.datetime, dt.datetime]] = [(query.start, query.end)]
     parts: list[str] = []
+    slots, days, devices = "traffic_slots", "traffic_days_closed", ""
+    if by_device:
+        slots, days = "traffic_device_slots", "traffic_device_days_closed"
+        devices = "".join(f" AND {c}" for c in device_conditions(sql, query))
     if use_slots:
         first, last = slot_ceil(query.start), slot_floor(query.end)
         slot_ranges = [(first, last)] if first < last else []
@@ -350,15 +369,15 @@ def series_rows(
             day_column = "toDateTime(day, 'UTC')"
             parts.append(
                 f"SELECT site_id, {bucket(day_column)} AS b, pageviews AS pv, "
-                f"visitors AS v, error_views AS e FROM {sql.table('traffic_days_closed')} "
-                f"WHERE {site} AND day >= toDate({sql.instant(day_first)}) "
+                f"visitors AS v, error_views AS e FROM {sql.table(days)} "
+                f"WHERE {site}{devices} AND day >= toDate({sql.instant(day_first)}) "
                 f"AND day < toDate({sql.instant(day_last)})"
             )
             slot_ranges = [r for r in ((first, day_first), (day_last, last)) if r[0] < r[1]]
         for slot_first, slot_last in slot_ranges:
             parts.append(
                 f"SELECT site_id, {bucket('slot')} AS b, pageviews AS pv, visitors AS v, "
-                f"error_views AS e FROM {sql.table('traffic_slots')} WHERE {site} "
+                f"error_views AS e FROM {sql.table(slots)} WHERE {site}{devices} "
                 f"AND slot >= {sql.instant(slot_first)} AND slot < {sql.instant(slot_last)}"
             )
     if raw_ranges:

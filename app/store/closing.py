@@ -21,7 +21,7 @@ the states of visitors and errored pages, from `traffic_slots`), the settled ses
 themselves, one row each (read without FINAL), and sessions per 15-minute slot of their
 start as the sums of every session metric (both from `sessions_settled`: a day is closed
 only once every session starting on it is settled, and the server's settler runs just
-before the closer).
+before the closer); and the last two again by device class.
 """
 
 from __future__ import annotations
@@ -106,6 +106,30 @@ CLOSED: tuple[ClosedCopy, ...] = (
             f"count(), countIf({BOUNCE}), countIf({ENGAGED}), sum(views), sum(duration_ms), "
             "sum(engaged_ms) FROM {db}.sessions_settled FINAL WHERE {where} AND views > 0 "
             "GROUP BY site_id, slot",
+        ),
+    ),
+    # The same two by device class (sql/083), for overviews filtered on the device alone.
+    ClosedCopy(
+        target="traffic_device_days_closed",
+        columns="site_id, device, day, pageviews, visitors, error_views",
+        day="toDate(slot)",
+        selects=(
+            "SELECT site_id, device, toDate(slot) AS day, sum(pageviews), "
+            "uniqExactMergeState(visitors), uniqExactMergeState(error_views) "
+            "FROM {db}.traffic_device_slots WHERE {where} GROUP BY site_id, device, day",
+        ),
+    ),
+    ClosedCopy(
+        target="session_device_slots_closed",
+        columns="site_id, device, slot, sessions, bounces, engaged_sessions, session_views, "
+        "duration_ms_sum, engaged_ms_sum",
+        day="toDate(session_start)",
+        selects=(
+            "SELECT site_id, device, "
+            "toStartOfFifteenMinutes(toDateTime(session_start, 'UTC')) AS slot, "
+            f"count(), countIf({BOUNCE}), countIf({ENGAGED}), sum(views), sum(duration_ms), "
+            "sum(engaged_ms) FROM {db}.sessions_settled FINAL WHERE {where} AND views > 0 "
+            "GROUP BY site_id, device, slot",
         ),
     ),
 )

@@ -107,6 +107,7 @@ BACKFILLED = (
     "vitals_days",
     "vitals_device_days",
     "vitals_device_weekly",
+    "traffic_device_slots",
 )
 
 
