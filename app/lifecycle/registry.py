@@ -81,6 +81,17 @@ DERIVED: tuple[Derived, ...] = (
     Derived("session_touches", **_SESSION),  # type: ignore[arg-type]
     Derived("sessions_settled", **_SESSION),  # type: ignore[arg-type]
     Derived("sessions_settled_closed", **_SESSION),  # type: ignore[arg-type]
+    # A session's page views by their day: its rows are dropped with the session.
+    Derived(
+        "page_sessions_closed",
+        "session_key",
+        "cityHash64(sid, session_seq)",
+        "UInt64",
+        "drop",
+        "day",
+        prune="day",
+        prune_source="toDate(ts)",
+    ),
     Derived(**_DAY, table="vitals_days", rebuild="view", view="vitals_days_mv", ttl_time="day"),
     # A week goes when its first day passes the retention (no expired day may stay in an
     # answer); a period reaching past the retention may lack up to six days at that edge.

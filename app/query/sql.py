@@ -40,6 +40,8 @@ __all__ = [
     "SESSION_SUMS",
     "Sql",
     "Touched",
+    "day_ceil",
+    "day_floor",
     "filter_condition",
     "first_open_day",
     "metric_columns",
@@ -137,16 +139,46 @@ _MERGED = {
 SESSION_COLUMNS = frozenset(_MERGED) | SESSION_CONSTANT
 
 
-def _page_view_filter(sql: Sql, query: Query, spec: Filter) -> str:
-    """Sessions with a page view matching `spec` (or without one, when negated)."""
+def day_floor(moment: dt.datetime) -> dt.datetime:
+    """UTC midnight at or before `moment`."""
+    return as_utc(moment).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def day_ceil(moment: dt.datetime) -> dt.datetime:
+    """UTC midnight at or after `moment`."""
+    floor = day_floor(moment)
+    return floor if floor == as_utc(moment) else floor + dt.timedelta(days=1)
+
+
+def _page_view_filter(
+    sql: Sql, query: Query, spec: Filter, closed_until: dt.date | None = None
+) -> str:
+    """Sessions with a page view matching `spec` (or without one, when negated) from the
+    period's start to a day after its end (a session starting in it may go on). For the
+    page, the whole days before the closed horizon `closed_until` come from
+    `page_sessions_closed` (sql/084: a range of its key), the rest from raw page views."""
     column = DIMENSIONS[spec.dimension].event_column
     positive = Filter(spec.dimension, spec.values, spec.prefixes, negate=False)
-    inner = (
-        f"SELECT cityHash64(sid, session_seq) FROM {sql.table('events')} "
-        f"WHERE {sql.site(query)} AND type = 'pageview' "
-        f"AND {sql.ts_range(query.start, query.end + dt.timedelta(days=1))} "
-        f"AND {filter_condition(sql, column, positive)}"
-    )
+    start, end = query.start, query.end + dt.timedelta(days=1)
+    raw_ranges = [(start, end)]
+    parts: list[str] = []
+    horizon = midnight(closed_until) if closed_until and column == "path" else None
+    closed = split(day_ceil(start), day_floor(end), horizon).closed
+    if closed is not None:
+        first, last = closed
+        parts.append(
+            f"SELECT session_key FROM {sql.table('page_sessions_closed')} "
+            f"WHERE {sql.site(query)} AND day >= toDate({sql.instant(first)}) "
+            f"AND day < toDate({sql.instant(last)}) AND {filter_condition(sql, column, positive)}"
+        )
+        raw_ranges = [r for r in ((start, first), (last, end)) if r[0] < r[1]]
+    for lo, hi in raw_ranges:
+        parts.append(
+            f"SELECT cityHash64(sid, session_seq) FROM {sql.table('events')} "
+            f"WHERE {sql.site(query)} AND type = 'pageview' AND {sql.ts_range(lo, hi)} "
+            f"AND {filter_condition(sql, column, positive)}"
+        )
+    inner = " UNION ALL ".join(parts)
     return f"session_key {'NOT IN' if spec.negate else 'IN'} ({inner})"
 
 
@@ -236,7 +268,8 @@ def session_rows(
     for spec in query.filters:
         column = DIMENSIONS[spec.dimension].session_column
         if not column:
-            page_filters.append(_page_view_filter(sql, query, spec))
+            closed_until = touched.closed_until if touched is not None else None
+            page_filters.append(_page_view_filter(sql, query, spec, closed_until))
         elif column in SESSION_CONSTANT:
             before_merge.append(filter_condition(sql, column, spec))
         else:

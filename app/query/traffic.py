@@ -37,6 +37,8 @@ from app.query.sql import (
     SESSION_CONSTANT,
     Sql,
     Touched,
+    day_ceil,
+    day_floor,
     filter_condition,
     session_rows,
     touched_sessions,
@@ -320,15 +322,6 @@ def slot_ceil(moment: dt.datetime) -> dt.datetime:
     return floor if floor == as_utc(moment) else floor + SLOT
 
 
-def _day_floor(moment: dt.datetime) -> dt.datetime:
-    return as_utc(moment).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def _day_ceil(moment: dt.datetime) -> dt.datetime:
-    floor = _day_floor(moment)
-    return floor if floor == as_utc(moment) else floor + dt.timedelta(days=1)
-
-
 def series_rows(
     sql: Sql,
     query: Query,
@@ -363,7 +356,7 @@ def series_rows(
         if slot_ranges:
             raw_ranges = [r for r in ((query.start, first), (last, query.end)) if r[0] < r[1]]
         horizon = midnight(closed_until) if closed_until else None
-        closed = split(_day_ceil(query.start), _day_floor(query.end), horizon).closed
+        closed = split(day_ceil(query.start), day_floor(query.end), horizon).closed
         if closed is not None:
             day_first, day_last = closed
             day_column = "toDateTime(day, 'UTC')"

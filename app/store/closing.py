@@ -21,7 +21,8 @@ the states of visitors and errored pages, from `traffic_slots`), the settled ses
 themselves, one row each (read without FINAL), and sessions per 15-minute slot of their
 start as the sums of every session metric (both from `sessions_settled`: a day is closed
 only once every session starting on it is settled, and the server's settler runs just
-before the closer); and the last two again by device class.
+before the closer); the sessions with a view of each page; and traffic and session
+slots again by device class.
 """
 
 from __future__ import annotations
@@ -106,6 +107,16 @@ CLOSED: tuple[ClosedCopy, ...] = (
             f"count(), countIf({BOUNCE}), countIf({ENGAGED}), sum(views), sum(duration_ms), "
             "sum(engaged_ms) FROM {db}.sessions_settled FINAL WHERE {where} AND views > 0 "
             "GROUP BY site_id, slot",
+        ),
+    ),
+    # The sessions with a view of each page (sql/084), for page filters.
+    ClosedCopy(
+        target="page_sessions_closed",
+        columns="site_id, path, day, session_key",
+        day="toDate(ts)",
+        selects=(
+            "SELECT DISTINCT site_id, path, toDate(ts) AS day, cityHash64(sid, session_seq) "
+            "FROM {db}.events WHERE {where} AND type = 'pageview'",
         ),
     ),
     # The same two by device class (sql/083), for overviews filtered on the device alone.
