@@ -119,7 +119,8 @@ CLOSED: tuple[ClosedCopy, ...] = (
             "FROM {db}.events WHERE {where} AND type = 'pageview'",
         ),
     ),
-    # The same two by device class (sql/083), for overviews filtered on the device alone.
+    # Traffic per day and sessions per slot again by device class (sql/083), for overviews
+    # filtered on the device alone.
     ClosedCopy(
         target="traffic_device_days_closed",
         columns="site_id, device, day, pageviews, visitors, error_views",
