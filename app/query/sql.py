@@ -40,14 +40,13 @@ __all__ = [
     "SESSION_SUMS",
     "Sql",
     "Touched",
-    "day_ceil",
-    "day_floor",
     "filter_condition",
     "first_open_day",
     "metric_columns",
     "needs_of",
     "session_ratio",
     "session_rows",
+    "split_closed_days",
     "touched_sessions",
 ]
 
@@ -139,15 +138,28 @@ _MERGED = {
 SESSION_COLUMNS = frozenset(_MERGED) | SESSION_CONSTANT
 
 
-def day_floor(moment: dt.datetime) -> dt.datetime:
+def _day_floor(moment: dt.datetime) -> dt.datetime:
     """UTC midnight at or before `moment`."""
     return as_utc(moment).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def day_ceil(moment: dt.datetime) -> dt.datetime:
+def _day_ceil(moment: dt.datetime) -> dt.datetime:
     """UTC midnight at or after `moment`."""
-    floor = day_floor(moment)
+    floor = _day_floor(moment)
     return floor if floor == as_utc(moment) else floor + dt.timedelta(days=1)
+
+
+def split_closed_days(
+    start: dt.datetime, end: dt.datetime, closed_until: dt.date | None
+) -> tuple[tuple[dt.datetime, dt.datetime] | None, list[tuple[dt.datetime, dt.datetime]]]:
+    """The whole UTC days of [start, end) before the closed horizon `closed_until` (None:
+    none closed), as a range of midnights, and the parts of [start, end) outside them."""
+    horizon = midnight(closed_until) if closed_until else None
+    closed = split(_day_ceil(start), _day_floor(end), horizon).closed
+    if closed is None:
+        return None, [(start, end)] if start < end else []
+    first, last = closed
+    return closed, [r for r in ((start, first), (last, end)) if r[0] < r[1]]
 
 
 def _page_view_filter(
@@ -159,11 +171,9 @@ def _page_view_filter(
     `page_sessions_closed` (sql/084: a range of its key), the rest from raw page views."""
     column = DIMENSIONS[spec.dimension].event_column
     positive = Filter(spec.dimension, spec.values, spec.prefixes, negate=False)
-    start, end = query.start, query.end + dt.timedelta(days=1)
-    raw_ranges = [(start, end)]
+    copied = closed_until if column == "path" else None
+    closed, raw_ranges = split_closed_days(query.start, query.end + dt.timedelta(days=1), copied)
     parts: list[str] = []
-    horizon = midnight(closed_until) if closed_until and column == "path" else None
-    closed = split(day_ceil(start), day_floor(end), horizon).closed
     if closed is not None:
         first, last = closed
         parts.append(
@@ -171,7 +181,6 @@ def _page_view_filter(
             f"WHERE {sql.site(query)} AND day >= toDate({sql.instant(first)}) "
             f"AND day < toDate({sql.instant(last)}) AND {filter_condition(sql, column, positive)}"
         )
-        raw_ranges = [r for r in ((start, first), (last, end)) if r[0] < r[1]]
     for lo, hi in raw_ranges:
         parts.append(
             f"SELECT cityHash64(sid, session_seq) FROM {sql.table('events')} "

@@ -37,14 +37,13 @@ from app.query.sql import (
     SESSION_CONSTANT,
     Sql,
     Touched,
-    day_ceil,
-    day_floor,
     filter_condition,
     session_rows,
+    split_closed_days,
     touched_sessions,
 )
 from app.store.client import Store
-from app.store.segments import as_utc, midnight, split
+from app.store.segments import as_utc
 
 __all__ = [
     "MAX_BOUND_EDGES",
@@ -352,11 +351,9 @@ def series_rows(
         devices = "".join(f" AND {c}" for c in device_conditions(sql, query))
     if use_slots:
         first, last = slot_ceil(query.start), slot_floor(query.end)
-        slot_ranges = [(first, last)] if first < last else []
-        if slot_ranges:
+        if first < last:
             raw_ranges = [r for r in ((query.start, first), (last, query.end)) if r[0] < r[1]]
-        horizon = midnight(closed_until) if closed_until else None
-        closed = split(day_ceil(query.start), day_floor(query.end), horizon).closed
+        closed, slot_ranges = split_closed_days(first, last, closed_until)
         if closed is not None:
             day_first, day_last = closed
             day_column = "toDateTime(day, 'UTC')"
@@ -366,7 +363,6 @@ def series_rows(
                 f"WHERE {site}{devices} AND day >= toDate({sql.instant(day_first)}) "
                 f"AND day < toDate({sql.instant(day_last)})"
             )
-            slot_ranges = [r for r in ((first, day_first), (day_last, last)) if r[0] < r[1]]
         for slot_first, slot_last in slot_ranges:
             parts.append(
                 f"SELECT site_id, {bucket('slot')} AS b, pageviews AS pv, visitors AS v, "
