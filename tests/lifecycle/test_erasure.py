@@ -61,6 +61,11 @@ def _answers(store: Store) -> dict[str, Any]:
         "to": [(NOW + dt.timedelta(days=1)).date().isoformat()],
     }
     answers: dict[str, Any] = {"overview": metrics.overview(store, parse_query(SITE, period))}
+    # Filtered overviews read their own copies (by device class, sessions by page: sql/083-084).
+    for name, value in (("device", "mobile"), ("device", "desktop"), ("page", "/pricing")):
+        answers[f"overview {name}={value}"] = metrics.overview(
+            store, parse_query(SITE, {**period, name: [value]})
+        )
     answers["timeseries"] = metrics.timeseries(
         store, parse_query(SITE, {**period, "interval": ["day"]}, allowed=("interval",))
     )
