@@ -28,6 +28,8 @@ from app.query.sql import (
     SESSION_SUMS,
     Sql,
     Touched,
+    device_conditions,
+    device_only,
     first_open_day,
     metric_columns,
     needs_of,
@@ -36,8 +38,6 @@ from app.query.sql import (
     touched_sessions,
 )
 from app.query.traffic import (
-    device_conditions,
-    device_only,
     look_up,
     population,
     series_rows,

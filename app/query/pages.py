@@ -18,6 +18,7 @@ import msgspec
 from app.query.params import Query
 from app.query.sql import Sql
 from app.query.traffic import Sessions, event_conditions
+from app.store.segments import whole_days
 
 __all__ = ["PAGE_COLUMNS", "UtcDays", "error_counts", "page_rows", "utc_days"]
 
@@ -38,19 +39,8 @@ class UtcDays(msgspec.Struct, frozen=True):
 
 def utc_days(query: Query) -> UtcDays:
     """The whole UTC days of the period and its partial edge days."""
-    start, end = query.start.astimezone(dt.UTC), query.end.astimezone(dt.UTC)
-    first = start.replace(hour=0, minute=0, second=0, microsecond=0)
-    if first < start:
-        first += dt.timedelta(days=1)
-    last = end.replace(hour=0, minute=0, second=0, microsecond=0)
-    if first >= last:
-        return UtcDays(None, ((start, end),))
-    edges = []
-    if start < first:
-        edges.append((start, first))
-    if last < end:
-        edges.append((last, end))
-    return UtcDays((first, last), tuple(edges))
+    days, edges = whole_days(query.start, query.end)
+    return UtcDays(days, edges)
 
 
 def _raw_part(

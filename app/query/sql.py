@@ -26,7 +26,7 @@ import msgspec
 from app.query.params import DIMENSIONS, Filter, Query
 from app.store.client import Store
 from app.store.horizon import first_open_day_sql, read_horizon
-from app.store.segments import as_utc, midnight, split
+from app.store.segments import as_utc, midnight, split, whole_days
 
 __all__ = [
     "BOUNCE",
@@ -40,6 +40,8 @@ __all__ = [
     "SESSION_SUMS",
     "Sql",
     "Touched",
+    "device_conditions",
+    "device_only",
     "filter_condition",
     "first_open_day",
     "metric_columns",
@@ -138,15 +140,15 @@ _MERGED = {
 SESSION_COLUMNS = frozenset(_MERGED) | SESSION_CONSTANT
 
 
-def _day_floor(moment: dt.datetime) -> dt.datetime:
-    """UTC midnight at or before `moment`."""
-    return as_utc(moment).replace(hour=0, minute=0, second=0, microsecond=0)
+def device_only(query: Query) -> bool:
+    """Whether the query has filters and every one is on the device: what the rollups by
+    device class answer (sql/082, sql/083)."""
+    return bool(query.filters) and all(f.dimension == "device" for f in query.filters)
 
 
-def _day_ceil(moment: dt.datetime) -> dt.datetime:
-    """UTC midnight at or after `moment`."""
-    floor = _day_floor(moment)
-    return floor if floor == as_utc(moment) else floor + dt.timedelta(days=1)
+def device_conditions(sql: Sql, query: Query) -> list[str]:
+    """The query's device filters as conditions on a `device` column."""
+    return [filter_condition(sql, "device", f) for f in query.filters if f.dimension == "device"]
 
 
 def split_closed_days(
@@ -154,8 +156,9 @@ def split_closed_days(
 ) -> tuple[tuple[dt.datetime, dt.datetime] | None, list[tuple[dt.datetime, dt.datetime]]]:
     """The whole UTC days of [start, end) before the closed horizon `closed_until` (None:
     none closed), as a range of midnights, and the parts of [start, end) outside them."""
+    days, _ = whole_days(start, end)
     horizon = midnight(closed_until) if closed_until else None
-    closed = split(_day_ceil(start), _day_floor(end), horizon).closed
+    closed = split(*days, horizon).closed if days else None
     if closed is None:
         return None, [(start, end)] if start < end else []
     first, last = closed

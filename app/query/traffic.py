@@ -37,6 +37,7 @@ from app.query.sql import (
     SESSION_CONSTANT,
     Sql,
     Touched,
+    device_conditions,
     filter_condition,
     session_rows,
     split_closed_days,
@@ -51,8 +52,6 @@ __all__ = [
     "Edge",
     "Edges",
     "Sessions",
-    "device_conditions",
-    "device_only",
     "event_conditions",
     "look_up",
     "population",
@@ -291,16 +290,6 @@ def event_conditions(sql: Sql, query: Query, found: Sessions | None) -> list[str
             f"({matching_sessions(sql, query, found)})"
         )
     return conditions
-
-
-def device_only(query: Query) -> bool:
-    """Whether the query has filters and every one is on the device (sql/083)."""
-    return bool(query.filters) and all(f.dimension == "device" for f in query.filters)
-
-
-def device_conditions(sql: Sql, query: Query) -> list[str]:
-    """The query's device filters as conditions on a `device` column."""
-    return [filter_condition(sql, "device", f) for f in query.filters if f.dimension == "device"]
 
 
 def slot_aligned(boundaries: Iterable[dt.datetime]) -> bool:

@@ -31,7 +31,14 @@ import msgspec
 from app.query import buckets, vitals_cache
 from app.query.pages import PAGE_COLUMNS, Range, error_counts, utc_days
 from app.query.params import Query, QueryError
-from app.query.sql import SESSION_CONSTANT, Sql, filter_condition, session_rows
+from app.query.sql import (
+    SESSION_CONSTANT,
+    Sql,
+    device_conditions,
+    device_only,
+    filter_condition,
+    session_rows,
+)
 from app.query.traffic import Sessions, event_conditions, look_up
 from app.store.client import Store
 from app.store.segments import SegmentKey, split
@@ -88,7 +95,7 @@ def _rollups(query: Query, dims: tuple[str, ...]) -> _Rollups | None:
     dimension asked, and none otherwise (raw vital events)."""
     if not query.filters:
         return _ALL_DEVICES
-    if all(f.dimension == "device" for f in query.filters) and set(dims) <= _BY_DEVICE.dims:
+    if device_only(query) and set(dims) <= _BY_DEVICE.dims:
         return _BY_DEVICE
     return None
 
@@ -237,7 +244,7 @@ def _rollup_part(
     within = " OR ".join(f"({key} >= {bound(a)} AND {key} < {bound(b)})" for a, b in ranges)
     # Several sites: the whole-site rows (dim '') told apart by site, as the raw part does.
     value = "if(dim = '', site_id, dim_value)" if query.sites else "dim_value"
-    devices = "".join(f" AND {filter_condition(sql, 'device', f)}" for f in query.filters)
+    devices = "".join(f" AND {c}" for c in device_conditions(sql, query))
     return (
         f"SELECT dim, name, {value} AS dim_value, samples AS n, good AS g, poor AS p"
         f", {'quantiles AS q' if states else _NO_STATE} FROM {sql.table(table)} "

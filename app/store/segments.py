@@ -34,7 +34,16 @@ import msgspec
 
 from app.store.client import Store
 
-__all__ = ["Bounds", "SegmentKey", "Split", "as_utc", "midnight", "split", "store_identity"]
+__all__ = [
+    "Bounds",
+    "SegmentKey",
+    "Split",
+    "as_utc",
+    "midnight",
+    "split",
+    "store_identity",
+    "whole_days",
+]
 
 Bounds = tuple[dt.datetime, dt.datetime]
 
@@ -64,6 +73,19 @@ def split(
         settled=(closed_end, live_start) if closed_end < live_start else None,
         live=(live_start, end) if live_start < end else None,
     )
+
+
+def whole_days(start: dt.datetime, end: dt.datetime) -> tuple[Bounds | None, tuple[Bounds, ...]]:
+    """The whole UTC days of [start, end) as a range of midnights (None when there are
+    none), and the partial ranges before and after them (the whole period when none)."""
+    start, end = as_utc(start), as_utc(end)
+    first = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    if first < start:
+        first += dt.timedelta(days=1)
+    last = end.replace(hour=0, minute=0, second=0, microsecond=0)
+    if first >= last:
+        return None, ((start, end),)
+    return (first, last), tuple(r for r in ((start, first), (last, end)) if r[0] < r[1])
 
 
 def midnight(day: dt.date) -> dt.datetime:
